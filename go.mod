@@ -1,0 +1,3 @@
+module github.com/fanin-dev/fanin
+
+go 1.26
