@@ -1,0 +1,76 @@
+package fanin_test
+
+import (
+	"context"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/fanin-dev/fanin"
+)
+
+// Steady state allocates nothing per message: the buffers are swapped, the
+// lane chunks recycled.
+func TestZeroAllocsPerMessage(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	ctx := context.Background()
+	const batch = 1000
+
+	q := fanin.NewQueue[byte](fanin.WithCapacity(batch))
+	lane := q.Producer()
+	var spare []byte
+	round := func(push func(byte) error) {
+		for i := range batch / 2 {
+			if err := push(byte(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := q.Drain(ctx, spare)
+		if err != nil || len(b) != batch/2 {
+			t.Fatalf("Drain = %d messages, %v", len(b), err)
+		}
+		spare = b
+	}
+	shared := func(v byte) error { return q.Push(ctx, v) }
+	for name, push := range map[string]func(byte) error{"Queue.Push": shared, "Producer.Push": func(v byte) error { return lane.Push(ctx, v) }} {
+		round(push) // warm up: buffers and chunks grow to size
+		round(push)
+		if a := testing.AllocsPerRun(20, func() { round(push) }); a != 0 {
+			t.Errorf("%s + Drain: %v allocations per %d messages, want 0", name, a, batch/2)
+		}
+	}
+
+	w := fanin.NewWriter(io.Discard, fanin.WithCapacity(1<<16))
+	defer w.Close()
+	wl := w.Lane()
+	defer wl.Close()
+	msg := []byte("a message of some bytes")
+	writes := func() {
+		for range batch {
+			w.Write(msg)
+			wl.Write(msg)
+		}
+		w.Flush()
+	}
+	writes()
+	if a := testing.AllocsPerRun(20, writes); a != 0 {
+		t.Errorf("Writer.Write + Lane.Write + Flush: %v allocations per %d messages, want 0", a, 2*batch)
+	}
+}
+
+// The library is what users import: it must depend on the standard library
+// only.
+func TestImportsOnlyStandardLibrary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg != "github.com/fanin-dev/fanin" {
+			t.Errorf("package fanin depends on %s", pkg)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package fanin_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/fanin-dev/fanin"
+)
+
+// Each benchmark op is one round: every producer sends its share of
+// roundMessages one-byte messages and the consumer takes all of them. The
+// ns/msg metric divides by messages, so rounds of different producer counts
+// compare directly; allocs/op is per round.
+const roundMessages = 1 << 16
+
+var producerCounts = []int{1, 16, 256, 4096}
+
+// fanInCase is one way to move messages: send is called by producer
+// goroutine w (with its own state from newProducer), receive by the single
+// consumer, which returns how many messages it got.
+type fanInCase struct {
+	name        string
+	newProducer func() (send func(byte), done func())
+	receive     func() int
+	close       func()
+}
+
+func BenchmarkFanIn(b *testing.B) {
+	ctx := context.Background()
+	cases := []func() fanInCase{
+		func() fanInCase {
+			ch := make(chan byte, 1024)
+			return fanInCase{
+				name:        "chan",
+				newProducer: func() (func(byte), func()) { return func(v byte) { ch <- v }, func() {} },
+				receive:     func() int { <-ch; return 1 },
+				close:       func() {},
+			}
+		},
+		func() fanInCase {
+			q := fanin.NewQueue[byte]()
+			var batch []byte
+			return fanInCase{
+				name:        "Queue.Push",
+				newProducer: func() (func(byte), func()) { return func(v byte) { q.Push(ctx, v) }, func() {} },
+				receive: func() int {
+					batch, _ = q.Drain(ctx, batch)
+					return len(batch)
+				},
+				close: func() { q.Close() },
+			}
+		},
+		func() fanInCase {
+			q := fanin.NewQueue[byte]()
+			var batch []byte
+			return fanInCase{
+				name: "Producer.Push",
+				newProducer: func() (func(byte), func()) {
+					p := q.Producer()
+					return func(v byte) { p.Push(ctx, v) }, func() { p.Close() }
+				},
+				receive: func() int {
+					batch, _ = q.Drain(ctx, batch)
+					return len(batch)
+				},
+				close: func() { q.Close() },
+			}
+		},
+		func() fanInCase {
+			cw := &countingWriter{n: make(chan int, 1<<16)}
+			w := fanin.NewWriter(cw)
+			return fanInCase{
+				name: "Writer.Write",
+				newProducer: func() (func(byte), func()) {
+					var m [1]byte
+					return func(v byte) { m[0] = v; w.Write(m[:]) }, func() {}
+				},
+				receive: func() int { return <-cw.n },
+				close:   func() { w.Close() },
+			}
+		},
+		func() fanInCase {
+			cw := &countingWriter{n: make(chan int, 1<<16)}
+			w := fanin.NewWriter(cw)
+			return fanInCase{
+				name: "Lane.Write",
+				newProducer: func() (func(byte), func()) {
+					l := w.Lane()
+					var m [1]byte
+					return func(v byte) { m[0] = v; l.Write(m[:]) }, func() { l.Close() }
+				},
+				receive: func() int { return <-cw.n },
+				close:   func() { w.Close() },
+			}
+		},
+	}
+	for _, mk := range cases {
+		for _, producers := range producerCounts {
+			c := mk()
+			b.Run(fmt.Sprintf("%s/producers=%d", c.name, producers), func(b *testing.B) {
+				benchRounds(b, c, producers)
+			})
+			c.close()
+		}
+	}
+}
+
+// countingWriter stands for a sink that takes any write at once; it reports
+// each write's size to the benchmark's consumer.
+type countingWriter struct{ n chan int }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n <- len(p)
+	return len(p), nil
+}
+
+func benchRounds(b *testing.B, c fanInCase, producers int) {
+	per := roundMessages / producers
+	total := per * producers
+	start := make([]chan struct{}, producers)
+	stop := make(chan struct{})
+	finished := make(chan struct{}, producers)
+	for w := range producers {
+		start[w] = make(chan struct{}, 1)
+		send, done := c.newProducer()
+		go func() {
+			defer func() { done(); finished <- struct{}{} }()
+			for {
+				select {
+				case <-start[w]:
+				case <-stop:
+					return
+				}
+				for i := range per {
+					send(byte(i))
+				}
+			}
+		}()
+	}
+	b.ReportAllocs()
+	begin := time.Now()
+	for b.Loop() {
+		for _, s := range start {
+			s <- struct{}{}
+		}
+		for got := 0; got < total; {
+			got += c.receive()
+		}
+	}
+	b.ReportMetric(float64(time.Since(begin).Nanoseconds())/float64(b.N*total), "ns/msg")
+	close(stop)
+	for range producers {
+		<-finished
+	}
+}
+
+// BenchmarkDrain measures the consumer's side alone: taking a full buffer of
+// one-byte messages from the shared path and from 64 lanes.
+func BenchmarkDrain(b *testing.B) {
+	ctx := context.Background()
+	for _, lanes := range []int{0, 64} {
+		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) {
+			q := fanin.NewQueue[byte](fanin.WithCapacity(roundMessages))
+			defer q.Close()
+			var ps []*fanin.Producer[byte]
+			for range lanes {
+				ps = append(ps, q.Producer())
+			}
+			var batch []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				for i := range roundMessages {
+					if lanes == 0 {
+						q.Push(ctx, byte(i))
+					} else {
+						ps[i%lanes].Push(ctx, byte(i))
+					}
+				}
+				b.StartTimer()
+				batch, _ = q.Drain(ctx, batch)
+				if len(batch) != roundMessages {
+					b.Fatalf("drained %d", len(batch))
+				}
+			}
+			for _, p := range ps {
+				p.Close()
+			}
+		})
+	}
+}
+
+var _ io.Writer = (*countingWriter)(nil)

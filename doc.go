@@ -1,0 +1,57 @@
+// Package fanin streams messages from many goroutines through one consumer,
+// as fast as the consumer's sink allows, with bounded memory and nothing
+// lost.
+//
+// # The problem
+//
+// The textbook fan-in is a channel: every producer sends, one goroutine
+// receives one message at a time and writes it out. With small messages and
+// many producers that consumer spends its time on per-message work (a
+// receive, a system call) and falls behind. fanin instead lets producers
+// append to a shared buffer that the consumer takes over whole, swapping in
+// an empty one, so a burst of messages costs one hand-over and one write.
+// Unlike a hand-rolled mutex and slice, it is bounded (producers park while
+// it is full), it parks the consumer instead of spinning while it is empty,
+// it delivers every accepted message exactly once, and it reports every
+// failure as an error value.
+//
+// # Which type to use
+//
+//   - Writer: the messages are bytes going to an io.Writer, such as a
+//     net.Conn. Each Write call is one message; one flusher goroutine writes
+//     whole batches. This is the common case.
+//   - Queue: the messages are values of any type and you write the consumer:
+//     call Drain in a loop and handle each batch.
+//   - Producer (Queue.Producer) and Lane (Writer.Lane): a goroutine that
+//     sends many messages takes its own lane. A lane pushes without a lock,
+//     with one atomic store per message, so producers do not contend with
+//     each other at all. The shared Push and Write paths take one short lock
+//     per message.
+//
+// # Guarantees
+//
+//   - Order: messages pushed by one goroutine, or through one lane, are
+//     delivered in the order pushed. Across producers no order is promised.
+//   - Exactly once: every accepted message (Push, PushBatch, TryPush or
+//     Write returned nil) is delivered once. A Writer whose destination
+//     fails counts the messages it could not write in Stats.Undelivered;
+//     once closed, Delivered + Undelivered == Accepted.
+//   - Bounded: at most the capacity is buffered; producers park while it is
+//     full and a push whose context ends while parked is not enqueued.
+//   - No spinning: an idle consumer and full-queue producers are parked on
+//     channels and use no CPU.
+//   - Clean shutdown: Close releases parked producers with ErrClosed, keeps
+//     what was accepted for Drain (or the Writer's final writes), and leaves
+//     no goroutine behind.
+//
+// # Why it is fast
+//
+// The consumer never takes messages one at a time: Drain swaps the shared
+// slice for a spare and copies what the lanes published since its last
+// visit, so its cost per message is a memory copy. A lane is a linked list
+// of chunks written by one goroutine and read by the consumer; the producer
+// reserves room from the queue's capacity in blocks under the queue's lock,
+// then writes each message and publishes it with one atomic store. The
+// consumer learns which lanes have data from a ready list that a lane joins
+// once per batch, not once per message.
+package fanin

@@ -1,0 +1,324 @@
+package fanin
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
+
+// A Producer is one producer's lane into a Queue. Pushing through a lane
+// takes no lock and touches no memory shared with other producers: the lane
+// reserves room from the queue in blocks and publishes each message to the
+// consumer with a single atomic store. Use one per goroutine for hot loops.
+//
+// Messages pushed through one Producer are delivered in order. They count
+// against the queue's capacity like any other, and the consumer sees each
+// one as soon as its Push returns.
+//
+// A Producer is not safe for concurrent use: it belongs to one goroutine at
+// a time. Close it when done, so that the room it reserved returns to the
+// queue.
+type Producer[T any] struct {
+	q *Queue[T]
+
+	// Producer-owned: no synchronisation.
+	wr     uint64    // position of the next element to write
+	limit  uint64    // positions below limit are paid for with reserved credit
+	wchunk *chunk[T] // the chunk holding position wr (or ending at it)
+	avail  uint64    // min(limit, wchunk's end): the fast path writes below it
+	msgs   uint64    // messages published
+	closed bool
+
+	// Shared between the producer and the consumer.
+	pub    atomic.Uint64 // published: low 32 bits elements, high 32 bits messages (both mod 2^32)
+	queued atomic.Bool   // on the queue's ready list, or being read by the consumer
+
+	// Consumer-owned (the consumer holds q.consumer).
+	rd     uint64    // position of the next element to read
+	rchunk *chunk[T] // the chunk holding position rd
+	// Read by Stats under q.mu, written by the consumer.
+	readMsgs atomic.Uint64
+
+	index int // in q.lanes, guarded by q.mu
+}
+
+// A chunk is a piece of a lane's storage. A lane is a linked list of chunks:
+// the producer appends, the consumer reads and recycles them.
+type chunk[T any] struct {
+	items []T
+	start uint64 // position of items[0]
+	next  atomic.Pointer[chunk[T]]
+}
+
+func (c *chunk[T]) end() uint64 { return c.start + uint64(len(c.items)) }
+
+const lowMask = 1<<32 - 1
+
+// Producer returns a new lane into q. A lane made after Close is closed.
+func (q *Queue[T]) Producer() *Producer[T] {
+	p := &Producer[T]{q: q}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closeErr != nil {
+		p.closed = true
+		return p
+	}
+	q.lanes.add(p)
+	return p
+}
+
+// Push adds v to the queue through this lane, parking while the queue is
+// full. Its results are those of Queue.Push.
+func (p *Producer[T]) Push(ctx context.Context, v T) error {
+	// The fast path: room is already paid for and the chunk has space.
+	if p.wr < p.avail && p.q.state.Load() == stateOpen {
+		p.wchunk.items[p.wr-p.wchunk.start] = v
+		return p.publish(1, 1)
+	}
+	return p.pushSlow(ctx, []T{v}, 1)
+}
+
+// TryPush adds v if there is room now. It never parks: it returns nil,
+// ErrFull or ErrClosed.
+func (p *Producer[T]) TryPush(v T) error {
+	if p.wr < p.avail && p.q.state.Load() == stateOpen {
+		p.wchunk.items[p.wr-p.wchunk.start] = v
+		return p.publish(1, 1)
+	}
+	return p.pushSlow(nil, []T{v}, 1)
+}
+
+// PushBatch adds all of vs through this lane, contiguous and in order, or
+// none of them. Its results are those of Queue.PushBatch.
+func (p *Producer[T]) PushBatch(ctx context.Context, vs []T) error {
+	return p.pushMessage(ctx, vs, uint64(len(vs)))
+}
+
+// pushMessage adds vs, counted as msgs messages.
+func (p *Producer[T]) pushMessage(ctx context.Context, vs []T, msgs uint64) error {
+	n := uint64(len(vs))
+	if n == 0 {
+		return p.err()
+	}
+	if p.wr+n <= p.avail && p.q.state.Load() == stateOpen {
+		copy(p.wchunk.items[p.wr-p.wchunk.start:], vs)
+		return p.publish(n, msgs)
+	}
+	return p.pushSlow(ctx, vs, msgs)
+}
+
+func (p *Producer[T]) err() error {
+	if p.closed {
+		return ErrClosed
+	}
+	return p.q.Err()
+}
+
+// publish makes the n elements just written at wr visible to the consumer.
+func (p *Producer[T]) publish(n, msgs uint64) error {
+	p.wr += n
+	p.msgs += msgs
+	p.pub.Store(p.msgs<<32 | p.wr&lowMask)
+	if p.queued.Load() {
+		return nil // the consumer will look at us
+	}
+	return p.enqueue(n, msgs)
+}
+
+// enqueue puts the lane on the ready list. If the consumer has already
+// returned io.EOF it takes the last publish back: nobody will read it.
+func (p *Producer[T]) enqueue(n, msgs uint64) error {
+	if !p.queued.CompareAndSwap(false, true) {
+		return nil
+	}
+	q := p.q
+	q.mu.Lock()
+	if q.eof {
+		err := q.closeErr
+		q.mu.Unlock()
+		p.wr -= n
+		p.msgs -= msgs
+		p.pub.Store(p.msgs<<32 | p.wr&lowMask)
+		p.queued.Store(false)
+		return err
+	}
+	q.ready = append(q.ready, p)
+	q.wakeConsumerLocked()
+	q.mu.Unlock()
+	return nil
+}
+
+// pushSlow handles everything but the fast path: closed lanes and queues,
+// reserving credit (parking if the queue is full), adding chunks, and
+// messages that span chunks. A nil ctx means do not park.
+func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
+	if err := p.err(); err != nil {
+		return err
+	}
+	q := p.q
+	n := uint64(len(vs))
+	if n > uint64(q.capacity) {
+		return fmt.Errorf("%w: %d > %d", ErrTooLarge, n, q.capacity)
+	}
+	q.mu.Lock()
+	if need := p.wr + n - min(p.limit, p.wr+n); need > 0 {
+		// Unused credit is kept, so reserve only what is missing.
+		if err := p.reserveLocked(ctx, int(need)); err != nil {
+			return err // mu released
+		}
+	}
+	// Make sure the chunks cover [wr, wr+n).
+	if p.wchunk == nil {
+		p.wchunk = q.newChunkLocked(p.wr)
+		p.rchunk = p.wchunk // the consumer starts where the producer does
+	}
+	last := p.wchunk
+	for last.end() < p.wr+n {
+		c := q.newChunkLocked(last.end())
+		last.next.Store(c)
+		last = c
+	}
+	q.mu.Unlock()
+
+	// Copy, crossing chunks as needed, then publish once. The lane moves to
+	// the chunk where the copy ends before publishing: once the consumer
+	// reads past a chunk it may recycle it.
+	pos := p.wr
+	c := p.wchunk
+	for len(vs) > 0 {
+		if pos == c.end() {
+			c = c.next.Load()
+		}
+		k := copy(c.items[pos-c.start:], vs)
+		vs = vs[k:]
+		pos += uint64(k)
+	}
+	p.wchunk = c
+	p.avail = min(p.limit, c.end())
+	return p.publish(n, msgs)
+}
+
+// reserveLocked gets at least need more credit, parking while the queue is
+// full (unless ctx is nil). It returns with mu held on success and released
+// on error.
+func (p *Producer[T]) reserveLocked(ctx context.Context, need int) error {
+	q := p.q
+	var got int
+	switch {
+	case q.closeErr != nil:
+		err := q.closeErr
+		q.mu.Unlock()
+		return err
+	case q.free >= need && q.waiters.empty():
+		got = min(max(need, min(q.laneMax, q.free/4)), q.free)
+		q.free -= got
+	case ctx == nil:
+		q.mu.Unlock()
+		return ErrFull
+	default:
+		var err error
+		if got, err = q.waitLocked(ctx, need, max(need, q.laneMax)); err != nil {
+			return err
+		}
+	}
+	p.limit += uint64(got)
+	return nil
+}
+
+// newChunkLocked returns a chunk starting at position start.
+func (q *Queue[T]) newChunkLocked(start uint64) *chunk[T] {
+	var c *chunk[T]
+	if n := len(q.chunks); n > 0 {
+		c = q.chunks[n-1]
+		q.chunks[n-1] = nil
+		q.chunks = q.chunks[:n-1]
+		c.next.Store(nil)
+	} else {
+		c = &chunk[T]{items: make([]T, q.chunkLen)}
+	}
+	c.start = start
+	return c
+}
+
+// Close closes the lane and returns the room it reserved to the queue.
+// Messages it pushed are still delivered. Later pushes through the lane
+// return ErrClosed. Close is idempotent and returns nil.
+func (p *Producer[T]) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	p.avail = 0
+	q := p.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.lanes.remove(p)
+	q.accepted += p.msgs
+	q.releaseLocked(int(p.limit - p.wr))
+	p.limit = p.wr
+	return nil
+}
+
+// acceptedSnapshot returns how many messages the lane has published. Called
+// with q.mu held.
+func (p *Producer[T]) acceptedSnapshot() uint64 {
+	read := p.readMsgs.Load()
+	pub := uint32(p.pub.Load() >> 32)
+	return read + uint64(pub-uint32(read))
+}
+
+// read appends everything the lane has published and the consumer has not
+// yet read to dst. It returns dst, the number of elements and the number of
+// messages read. Only the consumer calls it.
+func (p *Producer[T]) read(dst []T, q *Queue[T]) ([]T, int, uint64) {
+	pub := p.pub.Load()
+	n := uint64(uint32(pub) - uint32(p.rd))
+	readMsgs := p.readMsgs.Load()
+	m := uint64(uint32(pub>>32) - uint32(readMsgs))
+	for end := p.rd + n; p.rd < end; {
+		c := p.rchunk
+		if p.rd == c.end() {
+			// The producer linked the next chunk before publishing past this
+			// one, and will never touch this one again.
+			p.rchunk = c.next.Load()
+			q.recycled = append(q.recycled, c)
+			continue
+		}
+		k := min(end, c.end()) - p.rd
+		off := p.rd - c.start
+		dst = append(dst, c.items[off:off+k]...)
+		p.rd += k
+	}
+	p.readMsgs.Store(readMsgs + m)
+	return dst, int(n), m
+}
+
+// unqueue takes the lane off the ready list after a read. It reports whether
+// the lane must stay ready because it published meanwhile.
+func (p *Producer[T]) unqueue() bool {
+	p.queued.Store(false)
+	// A producer stores pub, then loads queued; we store queued, then load
+	// pub. So either it saw false and enqueues itself, or we see its data.
+	if uint32(p.pub.Load()) == uint32(p.rd) {
+		return false
+	}
+	return p.queued.CompareAndSwap(false, true)
+}
+
+// laneSet is the set of open Producers, with O(1) add and remove.
+type laneSet[T any] struct {
+	all []*Producer[T]
+}
+
+func (s *laneSet[T]) add(p *Producer[T]) {
+	p.index = len(s.all)
+	s.all = append(s.all, p)
+}
+
+func (s *laneSet[T]) remove(p *Producer[T]) {
+	last := s.all[len(s.all)-1]
+	s.all[p.index] = last
+	last.index = p.index
+	s.all[len(s.all)-1] = nil
+	s.all = s.all[:len(s.all)-1]
+}

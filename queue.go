@@ -1,0 +1,444 @@
+package fanin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	// ErrClosed is returned by a push or write after Close, and by one that
+	// was parked when Close was called.
+	ErrClosed = errors.New("fanin: closed")
+	// ErrFull is returned by TryPush when the buffer has no room.
+	ErrFull = errors.New("fanin: full")
+	// ErrTooLarge is returned for a message or batch that could never fit:
+	// a Writer message longer than the Writer's capacity, or a PushBatch
+	// longer than the Queue's capacity.
+	ErrTooLarge = errors.New("fanin: message larger than capacity")
+)
+
+// Queue states, as seen by the lanes' lock-free fast path.
+const (
+	stateOpen uint32 = iota
+	stateClosed
+)
+
+// A Queue is a bounded many-to-one queue: any number of goroutines push
+// messages, one consumer takes everything buffered at once with Drain.
+//
+// Messages pushed by one goroutine, or through one Producer, are delivered in
+// the order they were pushed; across producers no order is promised. Every
+// accepted message is delivered exactly once. At most the capacity (see
+// WithCapacity) is buffered; producers park while it is full, the consumer
+// parks while it is empty, and nothing spins.
+//
+// A Queue must be made with NewQueue. Its methods are safe for concurrent use;
+// Drain calls are serialised.
+type Queue[T any] struct {
+	capacity int
+	maxDelay time.Duration
+	laneMax  int // most credit a Producer reserves at once
+	chunkLen int // elements per lane chunk
+
+	// state is stateOpen until Close (or a Writer's destination failure);
+	// lanes read it on every push without taking mu.
+	state atomic.Uint32
+
+	// wake carries one wake-up to a parked consumer.
+	wake chan struct{}
+
+	// consumer serialises Drain calls: lanes are single-consumer.
+	consumer sync.Mutex
+	// Consumer-owned, guarded by consumer.
+	readySpare []*Producer[T]
+	again      []*Producer[T]
+	recycled   []*chunk[T]
+	timer      *time.Timer
+
+	mu sync.Mutex
+	// Guarded by mu.
+	buf       []T // shared-path messages in arrival order
+	bufMsgs   uint64
+	free      int            // credit nobody holds: capacity minus buffered and reserved
+	ready     []*Producer[T] // lanes with published messages not yet read
+	waiters   waitList       // producers parked for credit, first come first served
+	lanes     laneSet[T]     // open Producers, for Stats and Len
+	chunks    []*chunk[T]    // recycled lane chunks
+	closeErr  error          // why pushes fail: nil while open
+	parked    bool           // the consumer waits on wake
+	lingering bool           // the consumer waits out maxDelay
+	urgent    bool           // cut the current linger short
+	eof       bool           // Drain returned io.EOF: nothing is read again
+	drains    uint64         // batches taken
+	accepted  uint64         // messages accepted on the shared path and by closed lanes
+	delivered uint64
+	maxBatch  uint64
+	waits     uint64
+}
+
+// NewQueue returns an empty, open Queue.
+func NewQueue[T any](opts ...Option) *Queue[T] {
+	c := newConfig(DefaultQueueCapacity, opts)
+	return newQueue[T](c)
+}
+
+func newQueue[T any](c config) *Queue[T] {
+	q := &Queue[T]{
+		capacity: c.capacity,
+		maxDelay: c.maxDelay,
+		laneMax:  max(1, min(c.capacity/64, 1<<16)),
+		chunkLen: max(64, min(c.capacity/1024, 4096)),
+		wake:     make(chan struct{}, 1),
+		free:     c.capacity,
+	}
+	return q
+}
+
+// Push adds v to the queue, parking while the queue is full.
+//
+// It returns nil once v is accepted; ErrClosed if the queue is closed, or
+// closes while Push is parked; or ctx.Err() if ctx ends while Push is parked,
+// in which case v is not enqueued. Like a semaphore's Acquire, Push may
+// succeed without parking even if ctx is already done.
+func (q *Queue[T]) Push(ctx context.Context, v T) error {
+	q.mu.Lock()
+	if q.closeErr == nil && q.free > 0 && q.waiters.empty() {
+		q.free--
+		q.appendLocked(v)
+		q.mu.Unlock()
+		return nil
+	}
+	return q.pushSlow(ctx, v)
+}
+
+// TryPush adds v if there is room now. It never parks: it returns nil,
+// ErrFull or ErrClosed.
+func (q *Queue[T]) TryPush(v T) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.closeErr != nil:
+		return q.closeErr
+	case q.free < 1 || !q.waiters.empty():
+		return ErrFull
+	}
+	q.free--
+	q.appendLocked(v)
+	return nil
+}
+
+// PushBatch adds all of vs, contiguous and in order (no other producer's
+// message lands between them), parking until there is room for all of them.
+// On error none of vs is enqueued: ErrTooLarge if len(vs) exceeds the
+// capacity, ErrClosed, or ctx.Err(). PushBatch does not retain vs.
+func (q *Queue[T]) PushBatch(ctx context.Context, vs []T) error {
+	return q.pushShared(ctx, vs, uint64(len(vs)))
+}
+
+// pushShared appends vs as msgs messages on the shared path.
+func (q *Queue[T]) pushShared(ctx context.Context, vs []T, msgs uint64) error {
+	n := len(vs)
+	if n == 0 {
+		return q.Err()
+	}
+	if n > q.capacity {
+		return fmt.Errorf("%w: %d > %d", ErrTooLarge, n, q.capacity)
+	}
+	q.mu.Lock()
+	if q.closeErr == nil && q.free >= n && q.waiters.empty() {
+		q.free -= n
+	} else if _, err := q.waitLocked(ctx, n, n); err != nil {
+		return err // waitLocked unlocked mu
+	}
+	q.buf = append(q.buf, vs...)
+	q.bufMsgs += msgs
+	q.accepted += msgs
+	q.wakeConsumerLocked()
+	q.mu.Unlock()
+	return nil
+}
+
+// Err returns nil while the queue is open, else the error pushes get.
+func (q *Queue[T]) Err() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closeErr
+}
+
+func (q *Queue[T]) pushSlow(ctx context.Context, v T) error {
+	if _, err := q.waitLocked(ctx, 1, 1); err != nil {
+		return err
+	}
+	q.appendLocked(v)
+	q.mu.Unlock()
+	return nil
+}
+
+// appendLocked adds one message whose credit the caller has taken.
+func (q *Queue[T]) appendLocked(v T) {
+	q.buf = append(q.buf, v)
+	q.bufMsgs++
+	q.accepted++
+	q.wakeConsumerLocked()
+}
+
+func (q *Queue[T]) wakeConsumerLocked() {
+	if q.parked {
+		q.parked = false
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// hurryLocked ends a linger early: a producer is waiting for room, or the
+// queue is closing or being flushed.
+func (q *Queue[T]) hurryLocked() {
+	q.urgent = true
+	if q.lingering {
+		q.lingering = false
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitLocked parks the caller, which holds mu, until it is granted at least
+// need and at most want credits, the queue closes, or ctx ends. It returns
+// with mu held and the grant taken from free on success, and with mu
+// released on error.
+func (q *Queue[T]) waitLocked(ctx context.Context, need, want int) (int, error) {
+	if q.closeErr != nil {
+		err := q.closeErr
+		q.mu.Unlock()
+		return 0, err
+	}
+	w := q.waiters.get(need, want)
+	q.waiters.push(w)
+	q.waits++
+	q.hurryLocked()
+	q.grantLocked() // the queue may have room, with waiters ahead of us that cannot use it
+	q.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		q.mu.Lock()
+	case <-ctx.Done():
+		q.mu.Lock()
+		select {
+		case <-w.ready:
+			// Granted or closed while we noticed ctx: take the outcome, as
+			// if ctx had ended a moment later.
+		default:
+			q.waiters.remove(w)
+			q.waiters.put(w)
+			q.grantLocked() // those behind us may fit now
+			q.mu.Unlock()
+			return 0, ctx.Err()
+		}
+	}
+	granted, err := w.granted, w.err
+	q.waiters.put(w)
+	if err == nil && q.closeErr != nil {
+		q.free += granted
+		err = q.closeErr
+	}
+	if err != nil {
+		q.mu.Unlock()
+		return 0, err
+	}
+	return granted, nil
+}
+
+// grantLocked hands free credit to parked producers, first come first served.
+func (q *Queue[T]) grantLocked() {
+	for {
+		w := q.waiters.front()
+		if w == nil || q.free < w.need {
+			return
+		}
+		g := min(max(w.need, min(w.want, q.free/4)), q.free)
+		q.free -= g
+		q.waiters.remove(w)
+		w.granted = g
+		w.ready <- struct{}{}
+	}
+}
+
+// releaseLocked returns n credits and wakes whoever they let in.
+func (q *Queue[T]) releaseLocked(n int) {
+	q.free += n
+	q.grantLocked()
+}
+
+// Close closes the queue: later pushes, and pushes parked now, return
+// ErrClosed. Messages already accepted stay buffered: Drain returns them, then
+// io.EOF. Close is idempotent, may be called from any goroutine, and returns
+// nil.
+func (q *Queue[T]) Close() error {
+	q.shutdown(ErrClosed)
+	return nil
+}
+
+// shutdown makes every later push fail with err (the first reason wins,
+// except that a failure replaces a plain close) and releases parked producers.
+func (q *Queue[T]) shutdown(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closeErr != nil && (q.closeErr != ErrClosed || err == ErrClosed) {
+		return
+	}
+	q.closeErr = err
+	q.state.Store(stateClosed)
+	for w := q.waiters.front(); w != nil; w = q.waiters.front() {
+		q.waiters.remove(w)
+		w.err = err
+		w.ready <- struct{}{}
+	}
+	q.hurryLocked()
+	q.wakeConsumerLocked()
+}
+
+// Drain parks until at least one message is buffered, then returns every
+// buffered message as one batch. The batch reuses spare's array when it is
+// large enough, so a consumer that hands each batch back as the next spare
+// allocates nothing in steady state; the batch is the caller's until then.
+//
+// After Close, Drain returns what is left, then (nil, io.EOF) on every later
+// call. If ctx ends first it returns (nil, ctx.Err()) and nothing is lost.
+// Concurrent Drain calls are serialised.
+func (q *Queue[T]) Drain(ctx context.Context, spare []T) ([]T, error) {
+	b, err := q.drain(ctx, spare[:0])
+	return b.items, err
+}
+
+// batch is what one drain took.
+type batch[T any] struct {
+	items []T
+	msgs  uint64 // messages in items
+	seq   uint64 // this batch's number: 1, 2, ...
+}
+
+func (q *Queue[T]) drain(ctx context.Context, spare []T) (batch[T], error) {
+	q.consumer.Lock()
+	defer q.consumer.Unlock()
+
+	q.mu.Lock()
+	for len(q.buf) == 0 && len(q.ready) == 0 {
+		if q.closeErr != nil {
+			q.eof = true
+			q.mu.Unlock()
+			return batch[T]{}, io.EOF
+		}
+		q.parked = true
+		q.mu.Unlock()
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			q.mu.Lock()
+			q.parked = false
+			q.mu.Unlock()
+			return batch[T]{}, ctx.Err()
+		}
+		q.mu.Lock()
+	}
+	if q.maxDelay > 0 && !q.urgent && q.closeErr == nil {
+		q.lingerLocked(ctx)
+	}
+	q.urgent = false
+
+	// Take the shared buffer whole and leave the spare in its place.
+	b := batch[T]{items: q.buf, msgs: q.bufMsgs}
+	q.buf, q.bufMsgs = spare, 0
+	taken := len(b.items)
+	ready := q.ready
+	q.ready = q.readySpare
+	q.drains++
+	b.seq = q.drains
+	q.mu.Unlock()
+
+	// Read the lanes outside the lock: each is single-producer,
+	// single-consumer, and its producer never waits for us.
+	again := q.again[:0]
+	for _, p := range ready {
+		var n int
+		var m uint64
+		b.items, n, m = p.read(b.items, q)
+		taken += n
+		b.msgs += m
+		if p.unqueue() {
+			again = append(again, p) // it published while we read: keep it ready
+		}
+	}
+	clear(ready)
+	q.readySpare = ready[:0]
+
+	q.mu.Lock()
+	q.ready = append(q.ready, again...)
+	clear(again)
+	q.again = again[:0]
+	q.delivered += b.msgs
+	q.maxBatch = max(q.maxBatch, b.msgs)
+	if len(q.recycled) > 0 {
+		keep := max(0, q.capacity/q.chunkLen-len(q.chunks))
+		q.chunks = append(q.chunks, q.recycled[:min(keep, len(q.recycled))]...)
+		clear(q.recycled)
+		q.recycled = q.recycled[:0]
+	}
+	q.releaseLocked(taken)
+	q.mu.Unlock()
+	return b, nil
+}
+
+// lingerLocked waits up to maxDelay for the batch to grow. It is called and
+// returns with mu held.
+func (q *Queue[T]) lingerLocked(ctx context.Context) {
+	q.lingering = true
+	q.mu.Unlock()
+	if q.timer == nil {
+		q.timer = time.NewTimer(q.maxDelay)
+	} else {
+		q.timer.Reset(q.maxDelay)
+	}
+	select {
+	case <-q.timer.C:
+	case <-q.wake:
+		q.timer.Stop()
+	case <-ctx.Done():
+		q.timer.Stop()
+	}
+	q.mu.Lock()
+	q.lingering = false
+}
+
+// Len returns the number of messages accepted and not yet drained.
+func (q *Queue[T]) Len() int {
+	return int(q.Stats().Buffered)
+}
+
+// Stats returns a snapshot of the queue's counters. It visits every open
+// Producer, so it costs time in proportion to their number.
+func (q *Queue[T]) Stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := Stats{
+		Accepted:  q.accepted,
+		Delivered: q.delivered,
+		Batches:   q.drains,
+		MaxBatch:  q.maxBatch,
+		Waits:     q.waits,
+		Lanes:     len(q.lanes.all),
+	}
+	for _, p := range q.lanes.all {
+		s.Accepted += p.acceptedSnapshot()
+	}
+	s.Buffered = s.Accepted - s.Delivered
+	return s
+}

@@ -1,0 +1,376 @@
+package fanin_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/fanin-dev/fanin"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// drainAll drains q until io.EOF and returns everything in order.
+func drainAll[T any](t *testing.T, q *fanin.Queue[T]) []T {
+	t.Helper()
+	var all, spare []T
+	for {
+		b, err := q.Drain(t.Context(), spare)
+		if errors.Is(err, io.EOF) {
+			return all
+		}
+		if err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+		all = append(all, b...)
+		spare = b
+	}
+}
+
+func TestPushDrainKeepsOrder(t *testing.T) {
+	q := fanin.NewQueue[int]()
+	ctx := t.Context()
+	for i := range 100 {
+		if err := q.Push(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := q.Len(); got != 100 {
+		t.Fatalf("Len = %d, want 100", got)
+	}
+	b, err := q.Drain(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range b {
+		if v != i {
+			t.Fatalf("batch[%d] = %d, want %d", i, v, i)
+		}
+	}
+	if got := q.Len(); got != 0 {
+		t.Fatalf("Len after Drain = %d, want 0", got)
+	}
+	q.Close()
+	if b, err := q.Drain(ctx, b); !errors.Is(err, io.EOF) || len(b) != 0 {
+		t.Fatalf("Drain after Close on empty queue = %v, %v; want nothing, io.EOF", b, err)
+	}
+}
+
+func TestDrainReusesSpare(t *testing.T) {
+	q := fanin.NewQueue[int](fanin.WithCapacity(8))
+	ctx := t.Context()
+	spare := make([]int, 0, 8)
+	q.Push(ctx, 1)
+	first, _ := q.Drain(ctx, spare)
+	// The queue now fills spare's array; the next batch must be it.
+	q.Push(ctx, 2)
+	second, _ := q.Drain(ctx, first)
+	if &second[:1][0] != &spare[:1][0] {
+		t.Fatal("the second batch does not reuse the spare handed to the first Drain")
+	}
+	if second[0] != 2 || first[0] != 1 {
+		t.Fatalf("batches = %v, %v", first, second)
+	}
+}
+
+func TestTryPush(t *testing.T) {
+	q := fanin.NewQueue[int](fanin.WithCapacity(2))
+	if err := q.TryPush(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.TryPush(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.TryPush(3); !errors.Is(err, fanin.ErrFull) {
+		t.Fatalf("TryPush on full queue = %v, want ErrFull", err)
+	}
+	q.Close()
+	if err := q.TryPush(4); !errors.Is(err, fanin.ErrClosed) {
+		t.Fatalf("TryPush after Close = %v, want ErrClosed", err)
+	}
+	if got := drainAll(t, q); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("drained %v, want [1 2]", got)
+	}
+}
+
+func TestPushBatch(t *testing.T) {
+	q := fanin.NewQueue[int](fanin.WithCapacity(4))
+	ctx := t.Context()
+	if err := q.PushBatch(ctx, []int{1, 2, 3, 4, 5}); !errors.Is(err, fanin.ErrTooLarge) {
+		t.Fatalf("PushBatch over capacity = %v, want ErrTooLarge", err)
+	}
+	if err := q.PushBatch(ctx, []int{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	// Two more do not fit: with a cancelled context the batch fails whole.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := q.PushBatch(cctx, []int{4, 5}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("PushBatch = %v, want context.Canceled", err)
+	}
+	if err := q.PushBatch(ctx, nil); err != nil {
+		t.Fatalf("empty PushBatch = %v", err)
+	}
+	q.Close()
+	if got := drainAll(t, q); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Fatalf("drained %v, want [1 2 3]", got)
+	}
+}
+
+func TestPushParksUntilDrained(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := fanin.NewQueue[int](fanin.WithCapacity(1))
+		ctx := t.Context()
+		q.Push(ctx, 1)
+		done := make(chan error)
+		go func() { done <- q.Push(ctx, 2) }()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("Push on a full queue returned %v without parking", err)
+		default:
+		}
+		if got, _ := q.Drain(ctx, nil); !slices.Equal(got, []int{1}) {
+			t.Fatalf("first batch %v", got)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := q.Drain(ctx, nil); !slices.Equal(got, []int{2}) {
+			t.Fatalf("second batch %v", got)
+		}
+		if s := q.Stats(); s.Waits != 1 {
+			t.Fatalf("Stats.Waits = %d, want 1", s.Waits)
+		}
+	})
+}
+
+func TestPushCancelledWhileParked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := fanin.NewQueue[int](fanin.WithCapacity(1))
+		q.Push(t.Context(), 1)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		err := q.Push(ctx, 2)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Push = %v, want DeadlineExceeded", err)
+		}
+		q.Close()
+		if got := drainAll(t, q); !slices.Equal(got, []int{1}) {
+			t.Fatalf("drained %v: a cancelled Push must not enqueue", got)
+		}
+	})
+}
+
+func TestCloseReleasesParkedProducers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := fanin.NewQueue[int](fanin.WithCapacity(1))
+		ctx := t.Context()
+		q.Push(ctx, 0)
+		var wg sync.WaitGroup
+		errs := make([]error, 10)
+		for i := range errs {
+			wg.Go(func() { errs[i] = q.Push(ctx, i+1) })
+		}
+		lane := q.Producer()
+		wg.Go(func() { lane.Push(ctx, 100) })
+		synctest.Wait()
+		q.Close()
+		q.Close() // idempotent
+		wg.Wait()
+		for i, err := range errs {
+			if !errors.Is(err, fanin.ErrClosed) {
+				t.Fatalf("parked Push %d = %v, want ErrClosed", i, err)
+			}
+		}
+		if got := drainAll(t, q); !slices.Equal(got, []int{0}) {
+			t.Fatalf("drained %v, want [0]", got)
+		}
+		if err := q.Push(ctx, 1); !errors.Is(err, fanin.ErrClosed) {
+			t.Fatalf("Push after Close = %v", err)
+		}
+		if err := q.Producer().Push(ctx, 1); !errors.Is(err, fanin.ErrClosed) {
+			t.Fatalf("Push on a lane made after Close = %v", err)
+		}
+	})
+}
+
+func TestDrainCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := fanin.NewQueue[int]()
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			time.Sleep(time.Second)
+			cancel()
+		}()
+		if _, err := q.Drain(ctx, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Drain = %v, want Canceled", err)
+		}
+		q.Push(t.Context(), 7)
+		q.Close()
+		if got := drainAll(t, q); !slices.Equal(got, []int{7}) {
+			t.Fatalf("drained %v", got)
+		}
+	})
+}
+
+func TestMaxDelayLingers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const d = 10 * time.Millisecond
+		q := fanin.NewQueue[int](fanin.WithMaxDelay(d))
+		ctx := t.Context()
+		go func() {
+			q.Push(ctx, 1)
+			time.Sleep(d / 2)
+			q.Push(ctx, 2) // joins the batch: within the delay
+			time.Sleep(d)
+			q.Push(ctx, 3)
+		}()
+		start := time.Now()
+		b, _ := q.Drain(ctx, nil)
+		if !slices.Equal(b, []int{1, 2}) {
+			t.Fatalf("first batch %v, want [1 2]", b)
+		}
+		if waited := time.Since(start); waited != d {
+			t.Fatalf("first batch after %v, want %v", waited, d)
+		}
+		b, _ = q.Drain(ctx, nil)
+		if !slices.Equal(b, []int{3}) {
+			t.Fatalf("second batch %v, want [3]", b)
+		}
+	})
+}
+
+func TestMaxDelayEndsWhenFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := fanin.NewQueue[int](fanin.WithCapacity(2), fanin.WithMaxDelay(time.Hour))
+		ctx := t.Context()
+		go func() {
+			for i := range 3 {
+				q.Push(ctx, i)
+			}
+		}()
+		start := time.Now()
+		b, _ := q.Drain(ctx, nil)
+		if !slices.Equal(b, []int{0, 1}) || time.Since(start) != 0 {
+			t.Fatalf("got %v after %v; want [0 1] at once: a producer was waiting", b, time.Since(start))
+		}
+		b, _ = q.Drain(ctx, nil) // lingers the hour: nothing else comes
+		if !slices.Equal(b, []int{2}) {
+			t.Fatalf("second batch %v", b)
+		}
+	})
+}
+
+func TestProducerOrderAndCredit(t *testing.T) {
+	q := fanin.NewQueue[int](fanin.WithCapacity(1000))
+	ctx := t.Context()
+	p := q.Producer()
+	for i := range 600 {
+		if err := p.Push(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.PushBatch(ctx, []int{600, 601, 602}); err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Len(); got != 603 {
+		t.Fatalf("Len = %d, want 603", got)
+	}
+	b, _ := q.Drain(ctx, nil)
+	for i, v := range b {
+		if v != i {
+			t.Fatalf("batch[%d] = %d", i, v)
+		}
+	}
+	if len(b) != 603 {
+		t.Fatalf("batch has %d, want 603", len(b))
+	}
+	p.Close()
+	p.Close()
+	if err := p.Push(ctx, 1); !errors.Is(err, fanin.ErrClosed) {
+		t.Fatalf("Push on closed lane = %v", err)
+	}
+	// The lane returned its unused reservation: the shared path can fill
+	// the whole capacity.
+	for i := range 1000 {
+		if err := q.TryPush(i); err != nil {
+			t.Fatalf("TryPush %d after lane Close: %v", i, err)
+		}
+	}
+	s := q.Stats()
+	if s.Accepted != 1603 || s.Delivered != 603 || s.Buffered != 1000 || s.Lanes != 0 {
+		t.Fatalf("Stats = %+v", s)
+	}
+	q.Close()
+	drainAll(t, q)
+}
+
+func TestProducerTryPushFull(t *testing.T) {
+	q := fanin.NewQueue[int](fanin.WithCapacity(3))
+	p := q.Producer()
+	for i := range 3 {
+		if err := p.TryPush(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.TryPush(3); !errors.Is(err, fanin.ErrFull) {
+		t.Fatalf("TryPush = %v, want ErrFull", err)
+	}
+	if err := p.PushBatch(t.Context(), make([]int, 4)); !errors.Is(err, fanin.ErrTooLarge) {
+		t.Fatalf("PushBatch = %v, want ErrTooLarge", err)
+	}
+	q.Close()
+	if got := drainAll(t, q); !slices.Equal(got, []int{0, 1, 2}) {
+		t.Fatalf("drained %v", got)
+	}
+}
+
+// A lane message longer than a chunk spans chunks and stays contiguous.
+func TestProducerBatchSpansChunks(t *testing.T) {
+	q := fanin.NewQueue[int](fanin.WithCapacity(1 << 20))
+	ctx := t.Context()
+	p := q.Producer()
+	var want []int
+	for n := range 20 {
+		vs := make([]int, n*997%5000)
+		for i := range vs {
+			vs[i] = len(want) + i
+		}
+		want = append(want, vs...)
+		if err := p.PushBatch(ctx, vs); err != nil {
+			t.Fatal(err)
+		}
+		if n%3 == 0 {
+			q.Push(ctx, -1) // shared-path messages may land between lane batches
+		}
+	}
+	p.Close()
+	q.Close()
+	got := slices.DeleteFunc(drainAll(t, q), func(v int) bool { return v < 0 })
+	if !slices.Equal(got, want) {
+		t.Fatalf("lane messages out of order or lost: got %d, want %d", len(got), len(want))
+	}
+}
+
+func TestQueueOptionsClamp(t *testing.T) {
+	q := fanin.NewQueue[int](fanin.WithCapacity(-5), nil, fanin.WithMaxDelay(-time.Second))
+	for i := range fanin.DefaultQueueCapacity {
+		if err := q.TryPush(i); err != nil {
+			t.Fatalf("TryPush %d: %v; default capacity expected", i, err)
+		}
+	}
+	if err := q.TryPush(0); !errors.Is(err, fanin.ErrFull) {
+		t.Fatalf("TryPush past default capacity = %v", err)
+	}
+	q.Close()
+}

@@ -1,0 +1,204 @@
+package fanin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// A Writer is a concurrent io.Writer in front of one destination: any number
+// of goroutines call Write, each call is one message, and a single flusher
+// goroutine writes everything buffered to the destination with one Write
+// call per batch. A burst of messages costs one system call, not one each.
+//
+// A message is never split or interleaved with another: its bytes reach the
+// destination contiguously. Messages written by one goroutine, or through
+// one Lane, reach it in order. At most the capacity in bytes (see
+// WithCapacity) is buffered; writers park while it is full.
+//
+// When the destination fails, its first error, wrapped, is returned by every
+// later Write, Flush and Close (errors.Is matches it), writers parked at that
+// moment are released with it, and messages accepted but not written are
+// counted in Stats.Undelivered.
+//
+// A Writer must be made with NewWriter and closed with Close.
+type Writer struct {
+	q    *Queue[byte]
+	dst  io.Writer
+	done chan struct{} // closed when the flusher exits
+
+	mu   sync.Mutex
+	cond sync.Cond // signalled after every batch, for Flush
+	// Guarded by mu.
+	written     uint64 // number of the last batch the flusher finished
+	err         error  // the first destination error, wrapped
+	delivered   uint64
+	undelivered uint64
+	bytes       uint64
+	batches     uint64
+}
+
+// NewWriter returns a Writer that writes to dst and starts its flusher
+// goroutine. Close stops it.
+func NewWriter(dst io.Writer, opts ...Option) *Writer {
+	w := &Writer{
+		q:    newQueue[byte](newConfig(DefaultWriterCapacity, opts)),
+		dst:  dst,
+		done: make(chan struct{}),
+	}
+	w.cond.L = &w.mu
+	go w.flush()
+	return w
+}
+
+// Write writes p as one message. It copies p, so the caller may reuse it as
+// soon as Write returns, and parks while the Writer is full. It returns
+// len(p) and nil once p is accepted; ErrTooLarge if p is longer than the
+// capacity; ErrClosed after Close; or the destination's error after it
+// failed. An empty p is not a message: Write returns 0 and the Writer's
+// error state.
+func (w *Writer) Write(p []byte) (int, error) {
+	return w.WriteContext(context.Background(), p)
+}
+
+// WriteContext is Write with a context: if ctx ends while the call is parked
+// it returns ctx.Err() and p is not written.
+func (w *Writer) WriteContext(ctx context.Context, p []byte) (int, error) {
+	if err := w.q.pushShared(ctx, p, 1); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush returns once every message accepted before the call has been
+// written to the destination, or with the destination's error.
+func (w *Writer) Flush() error {
+	q := w.q
+	q.mu.Lock()
+	target := q.drains // the batch in flight, if any
+	if len(q.buf) > 0 || len(q.ready) > 0 {
+		target++ // and the next one, which takes what is buffered now
+		q.hurryLocked()
+	}
+	q.mu.Unlock()
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.written < target && w.err == nil {
+		w.cond.Wait()
+	}
+	return w.err
+}
+
+// Close closes the Writer: later writes return ErrClosed, writes parked now
+// are released with ErrClosed, and everything accepted is written. Close
+// waits for the flusher to finish and returns the first destination error,
+// or nil. It does not close the destination. Close is idempotent.
+func (w *Writer) Close() error {
+	w.q.Close()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Stats returns a snapshot of the Writer's counters: messages are Write
+// calls, Delivered counts messages written to the destination, Bytes the
+// bytes written.
+func (w *Writer) Stats() Stats {
+	s := w.q.Stats()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s.Delivered = w.delivered
+	s.Undelivered = w.undelivered
+	s.Bytes = w.bytes
+	s.Batches = w.batches
+	s.Buffered = s.Accepted - s.Delivered - s.Undelivered
+	return s
+}
+
+// flush is the flusher goroutine: it drains batches and writes each with one
+// call, until the queue is closed and empty.
+func (w *Writer) flush() {
+	defer close(w.done)
+	var spare []byte
+	for {
+		b, err := w.q.drain(context.Background(), spare[:0])
+		if err != nil { // io.EOF: closed and empty
+			w.mu.Lock()
+			w.cond.Broadcast()
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Lock()
+		failed := w.err != nil
+		w.mu.Unlock()
+
+		var werr error
+		if !failed {
+			var n int
+			n, werr = w.dst.Write(b.items)
+			if werr == nil && n < len(b.items) {
+				werr = io.ErrShortWrite
+			}
+		}
+
+		w.mu.Lock()
+		switch {
+		case failed:
+			w.undelivered += b.msgs
+		case werr != nil:
+			// A message the destination took part of is not delivered, and
+			// it cannot say which whole ones it took: count the batch.
+			w.err = fmt.Errorf("fanin: writing to destination: %w", werr)
+			w.undelivered += b.msgs
+		default:
+			w.delivered += b.msgs
+			w.bytes += uint64(len(b.items))
+			w.batches++
+		}
+		w.written = b.seq
+		err = w.err
+		w.cond.Broadcast()
+		w.mu.Unlock()
+		if werr != nil {
+			w.q.shutdown(err)
+		}
+		spare = b.items
+	}
+}
+
+// A Lane is one writer's own path into a Writer: writing through a Lane
+// takes no lock shared with other writers (see Producer). Messages written
+// through one Lane reach the destination in order.
+//
+// A Lane is not safe for concurrent use. Close it when done; closing a Lane
+// does not close the Writer.
+type Lane struct {
+	p *Producer[byte]
+}
+
+// Lane returns a new lane into w.
+func (w *Writer) Lane() *Lane {
+	return &Lane{p: w.q.Producer()}
+}
+
+// Write writes p as one message; see Writer.Write.
+func (l *Lane) Write(p []byte) (int, error) {
+	return l.WriteContext(context.Background(), p)
+}
+
+// WriteContext writes p as one message; see Writer.WriteContext.
+func (l *Lane) WriteContext(ctx context.Context, p []byte) (int, error) {
+	if err := l.p.pushMessage(ctx, p, 1); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close closes the lane. Messages written through it are still delivered.
+// It is idempotent and returns nil.
+func (l *Lane) Close() error {
+	return l.p.Close()
+}

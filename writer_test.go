@@ -1,0 +1,276 @@
+package fanin_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/fanin-dev/fanin"
+)
+
+// recorder is a destination that records every Write call.
+type recorder struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	writes int
+	failAt int   // fail once this many bytes have been written; 0: never
+	err    error // what to fail with
+	gate   chan struct{}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.gate != nil {
+		<-r.gate
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.writes++
+	if r.failAt > 0 && r.buf.Len()+len(p) > r.failAt {
+		n := r.failAt - r.buf.Len()
+		r.buf.Write(p[:n])
+		return n, r.err
+	}
+	return r.buf.Write(p)
+}
+
+func (r *recorder) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.buf.Bytes())
+}
+
+// message encodes producer p's message i: a length-prefixed record whose
+// body repeats p, so that a split or interleaving shows.
+func message(p, i int) []byte {
+	n := 1 + (p*31+i)%40
+	b := binary.LittleEndian.AppendUint32(nil, uint32(n))
+	b = binary.LittleEndian.AppendUint32(b, uint32(p))
+	b = binary.LittleEndian.AppendUint32(b, uint32(i))
+	return append(b, bytes.Repeat([]byte{byte(p)}, n)...)
+}
+
+// parseMessages checks a stream of message records: whole, in order per
+// producer; it returns how many it read per producer.
+func parseMessages(t *testing.T, stream []byte, producers int) []int {
+	t.Helper()
+	next := make([]int, producers)
+	for len(stream) > 0 {
+		if len(stream) < 12 {
+			t.Fatalf("truncated record")
+		}
+		n := int(binary.LittleEndian.Uint32(stream))
+		p := int(binary.LittleEndian.Uint32(stream[4:]))
+		i := int(binary.LittleEndian.Uint32(stream[8:]))
+		if p >= producers || i != next[p] || len(stream) < 12+n ||
+			!bytes.Equal(stream[12:12+n], bytes.Repeat([]byte{byte(p)}, n)) {
+			t.Fatalf("bad record: producer %d seq %d len %d (want seq %d)", p, i, n, next[p])
+		}
+		next[p]++
+		stream = stream[12+n:]
+	}
+	return next
+}
+
+func TestWriterConcurrentMessagesStayWhole(t *testing.T) {
+	dst := &recorder{}
+	w := fanin.NewWriter(dst, fanin.WithCapacity(4096))
+	const producers, per = 64, 300
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			var write func([]byte) (int, error) = w.Write
+			if p%2 == 1 {
+				l := w.Lane()
+				defer l.Close()
+				write = l.Write
+			}
+			for i := range per {
+				m := message(p, i)
+				if n, err := write(m); err != nil || n != len(m) {
+					t.Errorf("Write = %d, %v", n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for p, n := range parseMessages(t, dst.bytes(), producers) {
+		if n != per {
+			t.Fatalf("producer %d: %d messages arrived, want %d", p, n, per)
+		}
+	}
+	s := w.Stats()
+	if s.Accepted != producers*per || s.Delivered != s.Accepted || s.Undelivered != 0 || s.Bytes != uint64(len(dst.bytes())) {
+		t.Fatalf("Stats = %+v", s)
+	}
+	if s.Batches >= s.Delivered {
+		t.Fatalf("%d batches for %d messages: writes did not batch", s.Batches, s.Delivered)
+	}
+	if _, err := w.Write([]byte("late")); !errors.Is(err, fanin.ErrClosed) {
+		t.Fatalf("Write after Close = %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+func TestWriterFlush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dst := &recorder{}
+		w := fanin.NewWriter(dst, fanin.WithMaxDelay(time.Hour))
+		defer w.Close()
+		w.Write([]byte("hello "))
+		l := w.Lane()
+		l.Write([]byte("world"))
+		// The hour-long linger would hold the batch: Flush cuts it short.
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(dst.bytes()); got != "hello world" {
+			t.Fatalf("after Flush the destination has %q", got)
+		}
+		if err := w.Flush(); err != nil { // nothing buffered: returns at once
+			t.Fatal(err)
+		}
+		l.Close()
+	})
+}
+
+func TestWriterTooLarge(t *testing.T) {
+	dst := &recorder{}
+	w := fanin.NewWriter(dst, fanin.WithCapacity(8))
+	if _, err := w.Write(make([]byte, 9)); !errors.Is(err, fanin.ErrTooLarge) {
+		t.Fatalf("Write of 9 bytes into capacity 8 = %v", err)
+	}
+	l := w.Lane()
+	if _, err := l.Write(make([]byte, 9)); !errors.Is(err, fanin.ErrTooLarge) {
+		t.Fatalf("Lane.Write of 9 bytes into capacity 8 = %v", err)
+	}
+	if n, err := w.Write(nil); n != 0 || err != nil {
+		t.Fatalf("empty Write = %d, %v", n, err)
+	}
+	w.Write([]byte("12345678"))
+	l.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Stats(); s.Accepted != 1 || s.Delivered != 1 {
+		t.Fatalf("Stats = %+v: refused writes must not count", s)
+	}
+}
+
+func TestWriterDestinationFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("connection reset")
+		dst := &recorder{failAt: 100, err: boom, gate: make(chan struct{})}
+		w := fanin.NewWriter(dst, fanin.WithCapacity(64))
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for p := range 20 {
+			wg.Go(func() {
+				var write func([]byte) (int, error) = w.Write
+				if p%2 == 0 {
+					l := w.Lane()
+					defer l.Close()
+					write = l.Write
+				}
+				for {
+					if _, err := write(bytes.Repeat([]byte{'x'}, 10)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		synctest.Wait() // the flusher is stuck in dst, the writers parked: full
+		close(dst.gate)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if !errors.Is(err, boom) {
+				t.Fatalf("writer returned %v, want the destination's error", err)
+			}
+		}
+		if err := w.Flush(); !errors.Is(err, boom) {
+			t.Fatalf("Flush = %v", err)
+		}
+		if _, err := w.Write([]byte("x")); !errors.Is(err, boom) {
+			t.Fatalf("Write after failure = %v", err)
+		}
+		if err := w.Close(); !errors.Is(err, boom) {
+			t.Fatalf("Close = %v", err)
+		}
+		s := w.Stats()
+		if s.Delivered+s.Undelivered != s.Accepted || s.Undelivered == 0 {
+			t.Fatalf("Stats = %+v: delivered + undelivered must equal accepted", s)
+		}
+		if got := len(dst.bytes()); uint64(got) < s.Bytes {
+			t.Fatalf("destination has %d bytes, Stats.Bytes = %d", got, s.Bytes)
+		}
+	})
+}
+
+func TestWriterShortWrite(t *testing.T) {
+	w := fanin.NewWriter(shortWriter{})
+	w.Write([]byte("abc"))
+	if err := w.Close(); !errors.Is(err, io.ErrShortWrite) {
+		t.Fatalf("Close = %v, want io.ErrShortWrite", err)
+	}
+}
+
+type shortWriter struct{}
+
+func (shortWriter) Write(p []byte) (int, error) { return len(p) / 2, nil }
+
+func TestWriterContextCancelWhileFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dst := &recorder{gate: make(chan struct{})}
+		w := fanin.NewWriter(dst, fanin.WithCapacity(4))
+		w.Write([]byte("abcd")) // the flusher takes it and blocks in dst
+		synctest.Wait()
+		w.Write([]byte("efgh")) // fills the buffer
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if _, err := w.WriteContext(ctx, []byte("ijkl")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WriteContext = %v", err)
+		}
+		close(dst.gate)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(dst.bytes()); got != "abcdefgh" {
+			t.Fatalf("destination has %q", got)
+		}
+	})
+}
+
+func ExampleWriter_Lane() {
+	var out bytes.Buffer
+	w := fanin.NewWriter(&out)
+	var wg sync.WaitGroup
+	for worker := range 3 {
+		wg.Go(func() {
+			lane := w.Lane() // one per goroutine: no shared lock on the hot path
+			defer lane.Close()
+			for i := range 2 {
+				fmt.Fprintf(lane, "worker %d line %d\n", worker, i)
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		panic(err)
+	}
+	fmt.Println(bytes.Count(out.Bytes(), []byte("\n")), "lines")
+	// Output: 6 lines
+}
