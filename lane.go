@@ -210,19 +210,26 @@ func (p *Producer[T]) reserveLocked(ctx context.Context, need int) error {
 		q.mu.Unlock()
 		return err
 	case q.free >= need && q.waiters.empty():
-		got = min(max(need, min(q.laneMax, q.free/4)), q.free)
+		got = min(max(need, min(q.laneQuotaLocked(), q.free/4)), q.free)
 		q.free -= got
 	case ctx == nil:
 		q.mu.Unlock()
 		return ErrFull
 	default:
 		var err error
-		if got, err = q.waitLocked(ctx, need, max(need, q.laneMax)); err != nil {
+		if got, err = q.waitLocked(ctx, need, max(need, q.laneQuotaLocked())); err != nil {
 			return err
 		}
 	}
 	p.limit += uint64(got)
 	return nil
+}
+
+// laneQuotaLocked is how much credit a lane reserves at once: enough to
+// amortise the lock over many messages, small enough that lanes holding
+// unused reservations leave most of the capacity to the others.
+func (q *Queue[T]) laneQuotaLocked() int {
+	return max(1, min(q.laneMax, q.capacity/(4*(len(q.lanes.all)+1))))
 }
 
 // newChunkLocked returns a chunk starting at position start.

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/fanin-dev/fanin/internal/report"
+	"github.com/fanin-dev/fanin/internal/strategy"
+)
+
+func TestBenchQuick(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	out := filepath.Join(t.TempDir(), "results")
+	var stdout, stderr bytes.Buffer
+	code := runBench([]string{"--quick", "--sink", "mem", "--out", out, "--seed-table"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+
+	table := stdout.String()
+	if !strings.HasPrefix(table, "machine: ") {
+		t.Errorf("stdout should start with the machine line:\n%s", table)
+	}
+	for _, name := range strategy.Names() {
+		if !strings.Contains(table, name) {
+			t.Errorf("table lacks contestant %s:\n%s", name, table)
+		}
+	}
+	for _, row := range []string{"\n          1 ", "\n         16 ", "\n        256 "} {
+		if !strings.Contains(table, row) {
+			t.Errorf("table lacks the row %q:\n%s", strings.TrimSpace(row), table)
+		}
+	}
+	if !strings.Contains(table, "seed comparison") {
+		t.Errorf("--seed-table printed no seed comparison:\n%s", table)
+	}
+	// Not a terminal: one plain progress line per cell.
+	if n, want := strings.Count(stderr.String(), " ns/msg "), 3*len(strategy.Names()); n != want {
+		t.Errorf("%d progress lines, want %d:\n%s", n, want, &stderr)
+	}
+
+	for _, name := range []string{"results.json", "results.csv", "chart.svg", "chart.png"} {
+		fi, err := os.Stat(filepath.Join(out, name))
+		if err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	f, err := os.Open(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := report.ReadJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3 * len(strategy.Names()); len(rep.Results) != want {
+		t.Fatalf("%d results, want %d", len(rep.Results), want)
+	}
+	for _, r := range rep.Results {
+		if !r.Verified || r.MessagesPerProducer != 200 || r.Sink != "mem" || r.Runs < 2 || r.Runs > 5 {
+			t.Errorf("result %+v", r)
+		}
+	}
+	if !strings.Contains(rep.Command, "--quick") {
+		t.Errorf("command = %q", rep.Command)
+	}
+}
+
+func TestBenchJSONOnStdout(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var stdout, stderr bytes.Buffer
+	code := runBench([]string{"--sink", "mem", "--strategies", "direct", "--producers", "2", "--messages", "10",
+		"--mode", "framed", "--size", "32", "--min-runs", "1", "--min-time", "0s", "--out", "", "--json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, &stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout is not results.json: %v\n%s", err, &stdout)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Mode != "framed" || rep.Results[0].MessageSize != 32 || rep.Results[0].LatencyP99Us <= 0 ||
+		rep.Results[0].Runs != 1 { // --min-time 0s: no minimum time, so --min-runs 1 means one run
+
+		t.Errorf("results = %+v", rep.Results)
+	}
+}
+
+func TestBenchBadFlags(t *testing.T) {
+	tests := [][]string{
+		{"--nope"},
+		{"--producers", "0"},
+		{"--producers", "x"},
+		{"--producers", "4,4"},
+		{"--strategies", "fastest"},
+		{"--mode", "words"},
+		{"--sink", "udp"},
+		{"--sink", "mem", "--addr", "127.0.0.1:1"},
+		{"--messages", "0"},
+		{"--size", "2"},
+		{"--mode", "framed", "--size", "3"},
+		{"--min-runs", "4", "--max-runs", "2"},
+		{"extra"},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := runBench(args, &stdout, &stderr); code != 2 {
+				t.Errorf("exit %d, want 2\nstderr:\n%s", code, &stderr)
+			}
+			if stderr.Len() == 0 {
+				t.Error("no message on stderr")
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout not empty:\n%s", &stdout)
+			}
+		})
+	}
+}
+
+func TestBenchHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := runBench([]string{"--help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	help := stdout.String()
+	for _, flag := range []string{"-producers", "-strategies", "-messages", "-mode", "-size", "-sink", "-addr",
+		"-out", "-quick", "-seed-table", "-min-time", "-min-runs", "-max-runs", "-long-run", "-run-timeout", "-json"} {
+		if !strings.Contains(help, flag) {
+			t.Errorf("help does not document %s", flag)
+		}
+	}
+}

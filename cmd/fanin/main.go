@@ -1,0 +1,49 @@
+// Command fanin runs the fan-in experiment: a verifying sink server, a sender
+// that streams through any contestant, and the benchmark that compares them.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// commands maps each subcommand to its entry point. An entry point gets the
+// arguments after the subcommand name and returns the exit status.
+var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
+	"serve": runServe,
+	"send":  runSend,
+	"bench": runBench,
+}
+
+const usage = `fanin: many goroutines, one sink.
+
+Usage:
+  fanin bench [flags]   run the experiment: every contestant, verified, in one run
+  fanin serve [flags]   run the verifying sink server
+  fanin send  [flags]   stream one workload through one contestant to a server
+
+Run "fanin COMMAND --help" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "fanin: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	return cmd(args[1:], stdout, stderr)
+}

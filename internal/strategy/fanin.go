@@ -1,0 +1,74 @@
+package strategy
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/fanin-dev/fanin"
+	"github.com/fanin-dev/fanin/internal/wire"
+)
+
+// faninCapacity matches mutex-swap's bound, so the two compete with the same
+// memory.
+const faninCapacity = 1 << 20
+
+// Fanin is the library's shared path, used as a user would: every producer
+// calls Write on one fanin.Writer in front of the destination.
+type Fanin struct{}
+
+// Name implements Strategy.
+func (Fanin) Name() string { return "fanin" }
+
+// Prepare implements Strategy.
+func (s Fanin) Prepare(dst io.Writer, h wire.Header) (Run, error) {
+	return prepareWriter(s.Name(), dst, h, func(w *fanin.Writer, _ int) sendFunc {
+		return func(msg []byte) bool {
+			_, err := w.Write(msg)
+			return err == nil
+		}
+	})
+}
+
+// FaninLanes is the library's per-producer path: each producer writes
+// through its own fanin.Lane of one Writer.
+type FaninLanes struct{}
+
+// Name implements Strategy.
+func (FaninLanes) Name() string { return "fanin-lanes" }
+
+// Prepare implements Strategy.
+func (s FaninLanes) Prepare(dst io.Writer, h wire.Header) (Run, error) {
+	return prepareWriter(s.Name(), dst, h, func(w *fanin.Writer, _ int) sendFunc {
+		lane := w.Lane() // made here, in Prepare: outside the timed region
+		left := h.Messages
+		return func(msg []byte) bool {
+			_, err := lane.Write(msg)
+			if left--; left == 0 || err != nil {
+				lane.Close() // hand back the room the lane reserved
+			}
+			return err == nil
+		}
+	})
+}
+
+// prepareWriter runs the producers into one fanin.Writer; the consumer's
+// goroutine waits for them and closes the Writer, which writes what is left
+// and reports the destination's first error.
+func prepareWriter(name string, dst io.Writer, h wire.Header, sender func(*fanin.Writer, int) sendFunc) (Run, error) {
+	r, err := newHarness(name, dst, h)
+	if err != nil {
+		return nil, err
+	}
+	w := fanin.NewWriter(dst, fanin.WithCapacity(faninCapacity))
+	producersDone := make(chan struct{})
+	r.launch(h.Producers,
+		func(p int) sendFunc { return sender(w, p) },
+		func() { close(producersDone) },
+		func() {
+			<-producersDone
+			if err := w.Close(); err != nil {
+				r.fail(fmt.Errorf("strategy %s: %w", name, err))
+			}
+		})
+	return r, nil
+}

@@ -1,0 +1,173 @@
+package strategy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/fanin-dev/fanin/internal/wire"
+)
+
+// sendFunc hands one message to a contestant's fan-in. msg is the producer's
+// scratch buffer: it is only valid during the call, so a fan-in that keeps
+// the message must copy it. Returning false stops the producer (the run has
+// failed and the fan-in will not take more).
+type sendFunc func(msg []byte) bool
+
+// harness is the part of a run that every contestant shares, so that only the
+// fan-in differs between them: the same producer goroutines making the same
+// messages into their own scratch buffers, the same start gate, the same
+// error handling. It implements Run.
+//
+// A contestant builds its fan-in, then calls launch with
+//   - sender(p): producer p's send function (called in Prepare, so a
+//     per-producer handle can be set up there, outside the timed region);
+//   - producersDone: called once, by the last producer to return (finished
+//     or stopped), typically to close a channel or wake the consumer;
+//   - consume: the consumer's body, run on its own goroutine after Start; it
+//     writes through write and returns when every message is written or
+//     write has failed.
+//
+// If the contestant's producers can block on something other than a
+// channel the consumer drains, it sets abort before launch: abort is called
+// once, on the first error, and must release them.
+type harness struct {
+	name  string
+	hdr   wire.Header
+	dst   io.Writer
+	start chan struct{}
+	abort func()
+
+	startOnce sync.Once
+	wg        sync.WaitGroup
+	live      atomic.Int64 // producers still running
+
+	// stopped is read by every producer before every message and written
+	// once; the padding keeps it off the cache lines of fields that change.
+	_       [64]byte
+	stopped atomic.Bool
+	_       [64]byte
+
+	errMu sync.Mutex
+	errs  []error
+}
+
+// newHarness validates what every contestant needs before it builds anything.
+func newHarness(name string, dst io.Writer, h wire.Header) (*harness, error) {
+	if dst == nil {
+		return nil, fmt.Errorf("strategy %s: nil destination writer", name)
+	}
+	if err := h.Validate(); err != nil {
+		return nil, fmt.Errorf("strategy %s: %w", name, err)
+	}
+	return &harness{name: name, hdr: h, dst: dst, start: make(chan struct{})}, nil
+}
+
+// launch starts n producers and one consumer and returns once every one of
+// them has reached the start gate, so that goroutine creation and first
+// scheduling stay outside the timed region. n may be 0 (direct has no
+// producers; sender and producersDone are then unused).
+func (r *harness) launch(n int, sender func(p int) sendFunc, producersDone func(), consume func()) {
+	var ready sync.WaitGroup
+	ready.Add(n + 1)
+	r.live.Store(int64(n))
+	for p := range n {
+		send := sender(p)
+		r.wg.Go(func() { r.produce(p, send, &ready, producersDone) })
+	}
+	r.wg.Go(func() {
+		ready.Done()
+		<-r.start
+		consume()
+	})
+	ready.Wait()
+}
+
+// produce is producer p: messages seq 0..N-1 in order, each made with
+// wire.AppendMessage into the producer's own scratch buffer and handed to
+// send. It stops early once the run has failed.
+func (r *harness) produce(p int, send sendFunc, ready *sync.WaitGroup, producersDone func()) {
+	h := r.hdr
+	scratch := make([]byte, 0, h.Size)
+	ready.Done()
+	<-r.start
+	for seq := range h.Messages {
+		if r.stopped.Load() {
+			break
+		}
+		scratch = wire.AppendMessage(scratch[:0], h, p, seq)
+		if !send(scratch) {
+			break
+		}
+	}
+	if r.live.Add(-1) == 0 && producersDone != nil {
+		producersDone()
+	}
+}
+
+// Start releases every parked goroutine at once.
+func (r *harness) Start() {
+	r.startOnce.Do(func() { close(r.start) })
+}
+
+// Wait implies Start: a prepared run cannot be abandoned any other way, and
+// waiting on a run that never starts would hang.
+func (r *harness) Wait() error {
+	r.Start()
+	r.wg.Wait()
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	switch len(r.errs) {
+	case 0:
+		return nil
+	case 1:
+		return r.errs[0]
+	default:
+		return errors.Join(r.errs...)
+	}
+}
+
+// fail records err. The first failure stops the producers (at their next
+// message) and calls abort to release any that are blocked.
+func (r *harness) fail(err error) {
+	r.errMu.Lock()
+	r.errs = append(r.errs, err)
+	first := len(r.errs) == 1
+	r.errMu.Unlock()
+	if first {
+		r.stopped.Store(true)
+		if r.abort != nil {
+			r.abort()
+		}
+	}
+}
+
+// write writes b to the destination with one Write call. On failure it
+// records the error (failing the run) and returns false; the caller must
+// then stop writing.
+func (r *harness) write(b []byte) bool {
+	n, err := r.dst.Write(b)
+	if err == nil && n != len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		r.fail(fmt.Errorf("strategy %s: write: %w", r.name, err))
+		return false
+	}
+	return true
+}
+
+// pageSize is the stride at which prefault touches memory.
+var pageSize = os.Getpagesize()
+
+// prefault touches every page of b's backing array, so that the page faults
+// of a fresh large allocation are paid in Prepare and not in the timed run.
+func prefault(b []byte) {
+	b = b[:cap(b)]
+	for i := 0; i < len(b); i += pageSize {
+		b[i] = 0
+	}
+}
