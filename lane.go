@@ -19,19 +19,24 @@ import (
 // a time. Close it when done, so that the room it reserved returns to the
 // queue.
 type Producer[T any] struct {
-	q *Queue[T]
-
-	// Producer-owned: no synchronisation.
+	// Producer-owned: no synchronisation. The fields each side writes sit
+	// on cache lines of their own, so the consumer reading a lane does not
+	// evict the producer's state.
+	q      *Queue[T]
+	wbuf   []T       // wchunk's items: the fast path writes wbuf[woff:wend]
+	woff   int       // index in wbuf of position wr
+	wend   int       // index in wbuf of min(limit, wchunk's end)
 	wr     uint64    // position of the next element to write
-	limit  uint64    // positions below limit are paid for with reserved credit
-	wchunk *chunk[T] // the chunk holding position wr (or ending at it)
-	avail  uint64    // min(limit, wchunk's end): the fast path writes below it
 	msgs   uint64    // messages published
+	wchunk *chunk[T] // the chunk holding position wr (or ending at it)
+	limit  uint64    // positions below limit are paid for with reserved credit
 	closed bool
+	_      cacheLinePad
 
-	// Shared between the producer and the consumer.
+	// Shared: the producer stores pub on every push, the consumer loads it.
 	pub    atomic.Uint64 // published: low 32 bits elements, high 32 bits messages (both mod 2^32)
 	queued atomic.Bool   // on the queue's ready list, or being read by the consumer
+	_      cacheLinePad
 
 	// Consumer-owned (the consumer holds q.consumer).
 	rd     uint64    // position of the next element to read
@@ -41,6 +46,10 @@ type Producer[T any] struct {
 
 	index int // in q.lanes, guarded by q.mu
 }
+
+// cacheLinePad keeps the fields before and after it on different cache
+// lines (two, for CPUs that fetch lines in pairs).
+type cacheLinePad [128]byte
 
 // A chunk is a piece of a lane's storage. A lane is a linked list of chunks:
 // the producer appends, the consumer reads and recycles them.
@@ -71,8 +80,9 @@ func (q *Queue[T]) Producer() *Producer[T] {
 // full. Its results are those of Queue.Push.
 func (p *Producer[T]) Push(ctx context.Context, v T) error {
 	// The fast path: room is already paid for and the chunk has space.
-	if p.wr < p.avail && p.q.state.Load() == stateOpen {
-		p.wchunk.items[p.wr-p.wchunk.start] = v
+	if p.woff < p.wend && p.q.state.Load() == stateOpen {
+		p.wbuf[p.woff] = v
+		p.woff++
 		return p.publish(1, 1)
 	}
 	return p.pushSlow(ctx, []T{v}, 1)
@@ -81,8 +91,9 @@ func (p *Producer[T]) Push(ctx context.Context, v T) error {
 // TryPush adds v if there is room now. It never parks: it returns nil,
 // ErrFull or ErrClosed.
 func (p *Producer[T]) TryPush(v T) error {
-	if p.wr < p.avail && p.q.state.Load() == stateOpen {
-		p.wchunk.items[p.wr-p.wchunk.start] = v
+	if p.woff < p.wend && p.q.state.Load() == stateOpen {
+		p.wbuf[p.woff] = v
+		p.woff++
 		return p.publish(1, 1)
 	}
 	return p.pushSlow(nil, []T{v}, 1)
@@ -96,13 +107,18 @@ func (p *Producer[T]) PushBatch(ctx context.Context, vs []T) error {
 
 // pushMessage adds vs, counted as msgs messages.
 func (p *Producer[T]) pushMessage(ctx context.Context, vs []T, msgs uint64) error {
-	n := uint64(len(vs))
+	n := len(vs)
 	if n == 0 {
 		return p.err()
 	}
-	if p.wr+n <= p.avail && p.q.state.Load() == stateOpen {
-		copy(p.wchunk.items[p.wr-p.wchunk.start:], vs)
-		return p.publish(n, msgs)
+	if n <= p.wend-p.woff && p.q.state.Load() == stateOpen {
+		if n == 1 { // a one-byte Write: no memmove call
+			p.wbuf[p.woff] = vs[0]
+		} else {
+			copy(p.wbuf[p.woff:], vs)
+		}
+		p.woff += n
+		return p.publish(uint64(n), msgs)
 	}
 	return p.pushSlow(ctx, vs, msgs)
 }
@@ -119,10 +135,10 @@ func (p *Producer[T]) publish(n, msgs uint64) error {
 	p.wr += n
 	p.msgs += msgs
 	p.pub.Store(p.msgs<<32 | p.wr&lowMask)
-	if p.queued.Load() {
-		return nil // the consumer will look at us
+	if !p.queued.Load() {
+		return p.enqueue(n, msgs)
 	}
-	return p.enqueue(n, msgs)
+	return nil // the consumer will look at us
 }
 
 // enqueue puts the lane on the ready list. If the consumer has already
@@ -140,6 +156,7 @@ func (p *Producer[T]) enqueue(n, msgs uint64) error {
 		p.msgs -= msgs
 		p.pub.Store(p.msgs<<32 | p.wr&lowMask)
 		p.queued.Store(false)
+		p.wend = 0 // the lane is dead: later pushes take the slow path and fail
 		return err
 	}
 	q.ready = append(q.ready, p)
@@ -194,7 +211,9 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
 		pos += uint64(k)
 	}
 	p.wchunk = c
-	p.avail = min(p.limit, c.end())
+	p.wbuf = c.items
+	p.woff = int(pos - c.start)
+	p.wend = int(min(p.limit, c.end()) - c.start)
 	return p.publish(n, msgs)
 }
 
@@ -255,7 +274,7 @@ func (p *Producer[T]) Close() error {
 		return nil
 	}
 	p.closed = true
-	p.avail = 0
+	p.wend = 0
 	q := p.q
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,13 +44,13 @@ type Queue[T any] struct {
 	maxDelay time.Duration
 	laneMax  int // most credit a Producer reserves at once
 	chunkLen int // elements per lane chunk
-	// batchTarget is the batch size past which the consumer stops yielding
-	// to producers before taking a batch.
-	batchTarget int
 
 	// state is stateOpen until Close (or a Writer's destination failure);
-	// lanes read it on every push without taking mu.
+	// lanes read it on every push without taking mu, so it has cache lines
+	// of its own.
+	_     cacheLinePad
 	state atomic.Uint32
+	_     cacheLinePad
 
 	// wake carries one wake-up to a parked consumer.
 	wake chan struct{}
@@ -64,7 +63,7 @@ type Queue[T any] struct {
 	recycled   []*chunk[T]
 	timer      *time.Timer
 
-	mu sync.Mutex
+	mu spinLock
 	// Guarded by mu.
 	buf       []T // shared-path messages in arrival order
 	bufMsgs   uint64
@@ -93,14 +92,14 @@ func NewQueue[T any](opts ...Option) *Queue[T] {
 
 func newQueue[T any](c config) *Queue[T] {
 	q := &Queue[T]{
-		capacity:    c.capacity,
-		maxDelay:    c.maxDelay,
-		laneMax:     max(1, min(c.capacity/64, 1<<16)),
-		chunkLen:    max(64, min(c.capacity/1024, 4096)),
-		batchTarget: min(c.capacity/4, 1<<16),
-		wake:        make(chan struct{}, 1),
-		free:        c.capacity,
+		capacity: c.capacity,
+		maxDelay: c.maxDelay,
+		laneMax:  max(1, min(c.capacity/64, 1<<16)),
+		chunkLen: max(64, min(c.capacity/1024, 4096)),
+		wake:     make(chan struct{}, 1),
+		free:     c.capacity,
 	}
+	q.mu.init()
 	return q
 }
 
@@ -357,17 +356,6 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T) (batch[T], error) {
 	if q.maxDelay > 0 && !q.urgent && q.closeErr == nil {
 		q.lingerLocked(ctx)
 	}
-	// Natural batching: while the batch is small, let other runnable
-	// goroutines, most likely producers, go first. With nothing else to run
-	// Gosched returns at once, so an idle stream pays no latency.
-	for range yieldRounds {
-		if q.urgent || q.closeErr != nil || q.pendingLocked() >= q.batchTarget {
-			break
-		}
-		q.mu.Unlock()
-		runtime.Gosched()
-		q.mu.Lock()
-	}
 	q.urgent = false
 
 	// Take the shared buffer whole and leave the spare in its place.
@@ -411,18 +399,6 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T) (batch[T], error) {
 	q.releaseLocked(taken)
 	q.mu.Unlock()
 	return b, nil
-}
-
-// yieldRounds bounds how often a consumer yields before taking a small batch.
-var yieldRounds = 4
-
-// pendingLocked returns how many elements the next batch would take now.
-func (q *Queue[T]) pendingLocked() int {
-	n := len(q.buf)
-	for _, p := range q.ready {
-		n += int(uint32(p.pub.Load()) - uint32(p.rd))
-	}
-	return n
 }
 
 // lingerLocked waits up to maxDelay for the batch to grow. It is called and

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	longRun := fs.Duration("long-run", bench.DefaultLongRun, "a cell whose first run takes at least this long runs only once (marked * in the table); negative: always repeat")
 	runTimeout := fs.Duration("run-timeout", 0, "fail if one run takes longer than this (a contestant hung); 0: a minute plus 20µs per message; negative: no limit")
 	jsonOut := fs.Bool("json", false, "print results.json on stdout instead of the table")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	fs.Usage = func() {} // help goes to stdout, errors get a one-line hint
 
 	if err := fs.Parse(args); err != nil {
@@ -148,6 +150,14 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		order[i] = s.Name()
 	}
 
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "fanin bench: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	prog := newProgress(stderr)
 	cfg.Progress = prog.update
 	results, err := bench.Run(context.Background(), cfg)
@@ -320,4 +330,20 @@ func isTerminal(w io.Writer) bool {
 		return false
 	}
 	return true
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -90,12 +90,13 @@ func encode(t *testing.T, h wire.Header) []byte {
 // send streams a correct workload through a Client and returns the verdict.
 func send(t *testing.T, addr string, h wire.Header) wire.Verdict {
 	t.Helper()
+	s := stream(h) // before the header goes out: no idle gap after it
 	c, err := Dial(t.Context(), addr, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Conn.Write(stream(h)); err != nil {
+	if _, err := c.Conn.Write(s); err != nil {
 		t.Fatal(err)
 	}
 	vd, at, err := c.Verdict(t.Context())
@@ -215,12 +216,12 @@ func TestBadInputs(t *testing.T) {
 			bad[1000] ^= 0xff
 			c.Write(append(encode(t, h), bad...))
 		}, []string{"payload corrupted"}},
-		{"idle", Config{IdleTimeout: 50 * time.Millisecond}, func(c *net.TCPConn) {
+		{"idle", Config{IdleTimeout: 200 * time.Millisecond}, func(c *net.TCPConn) {
 			c.Write(append(encode(t, h), full[:100]...)) // one write: no idle gap inside the header
-		}, []string{"idle for 50ms", "after 100 of 38400 bytes"}},
-		{"idle in header", Config{IdleTimeout: 50 * time.Millisecond}, func(c *net.TCPConn) {
+		}, []string{"idle for 200ms", "after 100 of 38400 bytes"}},
+		{"idle in header", Config{IdleTimeout: 200 * time.Millisecond}, func(c *net.TCPConn) {
 			c.Write(encode(t, h)[:3])
-		}, []string{"bad header", "idle for 50ms"}},
+		}, []string{"bad header", "idle for 200ms"}},
 		{"too large", Config{MaxBytes: 1000}, func(c *net.TCPConn) {
 			c.Write(encode(t, h))
 		}, []string{"stream of 38400 bytes exceeds the sink's limit of 1000"}},

@@ -18,8 +18,13 @@ func AppendMessage(dst []byte, h Header, producer, seq int) []byte {
 	if h.Mode != Framed {
 		return append(dst, ByteValue(seq))
 	}
+	return appendFrame(dst, h.Size, producer, seq)
+}
+
+// appendFrame appends a framed message.
+func appendFrame(dst []byte, size, producer, seq int) []byte {
 	n := len(dst)
-	dst = slices.Grow(dst, h.Size)[:n+h.Size]
+	dst = slices.Grow(dst, size)[:n+size]
 	m := dst[n:]
 	binary.LittleEndian.PutUint32(m[0:], uint32(producer))
 	binary.LittleEndian.PutUint32(m[4:], uint32(seq))
