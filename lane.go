@@ -30,6 +30,7 @@ type Producer[T any] struct {
 	msgs   uint64    // messages published
 	wchunk *chunk[T] // the chunk holding position wr (or ending at it)
 	limit  uint64    // positions below limit are paid for with reserved credit
+	quota  int       // credit to reserve next time: grows while the lane keeps pushing
 	closed bool
 	_      cacheLinePad
 
@@ -73,6 +74,10 @@ func (q *Queue[T]) Producer() *Producer[T] {
 		return p
 	}
 	q.lanes.add(p)
+	// The first chunk now, so that the first push does not allocate.
+	p.wchunk = q.newChunkLocked(0)
+	p.rchunk = p.wchunk
+	p.wbuf = p.wchunk.items
 	return p
 }
 
@@ -80,7 +85,7 @@ func (q *Queue[T]) Producer() *Producer[T] {
 // full. Its results are those of Queue.Push.
 func (p *Producer[T]) Push(ctx context.Context, v T) error {
 	// The fast path: room is already paid for and the chunk has space.
-	if p.woff < p.wend && p.q.state.Load() == stateOpen {
+	if p.woff < p.wend && p.q.state.Load() == 0 {
 		p.wbuf[p.woff] = v
 		p.woff++
 		return p.publish(1, 1)
@@ -91,7 +96,7 @@ func (p *Producer[T]) Push(ctx context.Context, v T) error {
 // TryPush adds v if there is room now. It never parks: it returns nil,
 // ErrFull or ErrClosed.
 func (p *Producer[T]) TryPush(v T) error {
-	if p.woff < p.wend && p.q.state.Load() == stateOpen {
+	if p.woff < p.wend && p.q.state.Load() == 0 {
 		p.wbuf[p.woff] = v
 		p.woff++
 		return p.publish(1, 1)
@@ -111,7 +116,7 @@ func (p *Producer[T]) pushMessage(ctx context.Context, vs []T, msgs uint64) erro
 	if n == 0 {
 		return p.err()
 	}
-	if n <= p.wend-p.woff && p.q.state.Load() == stateOpen {
+	if n <= p.wend-p.woff && p.q.state.Load() == 0 {
 		if n == 1 { // a one-byte Write: no memmove call
 			p.wbuf[p.woff] = vs[0]
 		} else {
@@ -169,8 +174,8 @@ func (p *Producer[T]) enqueue(n, msgs uint64) error {
 // reserving credit (parking if the queue is full), adding chunks, and
 // messages that span chunks. A nil ctx means do not park.
 func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
-	if err := p.err(); err != nil {
-		return err
+	if p.closed {
+		return ErrClosed
 	}
 	q := p.q
 	n := uint64(len(vs))
@@ -178,6 +183,17 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
 		return fmt.Errorf("%w: %d > %d", ErrTooLarge, n, q.capacity)
 	}
 	q.mu.Lock()
+	if q.closeErr != nil {
+		err := q.closeErr
+		q.mu.Unlock()
+		return err
+	}
+	if q.state.Load()&stateShort != 0 && p.limit > p.wr {
+		// Others are waiting for room: hand back what we hold unused.
+		q.releaseLocked(int(p.limit - p.wr))
+		p.limit = p.wr
+		p.quota = 0
+	}
 	if need := p.wr + n - min(p.limit, p.wr+n); need > 0 {
 		// Unused credit is kept, so reserve only what is missing.
 		if err := p.reserveLocked(ctx, int(need)); err != nil {
@@ -185,10 +201,6 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
 		}
 	}
 	// Make sure the chunks cover [wr, wr+n).
-	if p.wchunk == nil {
-		p.wchunk = q.newChunkLocked(p.wr)
-		p.rchunk = p.wchunk // the consumer starts where the producer does
-	}
 	last := p.wchunk
 	for last.end() < p.wr+n {
 		c := q.newChunkLocked(last.end())
@@ -222,21 +234,22 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
 // on error.
 func (p *Producer[T]) reserveLocked(ctx context.Context, need int) error {
 	q := p.q
+	// A lane that keeps pushing reserves more each time, up to laneMax: the
+	// lock is then taken once per thousands of messages. Never more than a
+	// quarter of what is free, so lanes that go quiet holding credit can
+	// never hold all of it.
+	p.quota = min(max(2*p.quota, minLaneQuota), q.laneMax)
 	var got int
 	switch {
-	case q.closeErr != nil:
-		err := q.closeErr
-		q.mu.Unlock()
-		return err
 	case q.free >= need && q.waiters.empty():
-		got = min(max(need, min(q.laneQuotaLocked(), q.free/4)), q.free)
+		got = min(max(need, min(p.quota, q.free/4)), q.free)
 		q.free -= got
 	case ctx == nil:
 		q.mu.Unlock()
 		return ErrFull
 	default:
 		var err error
-		if got, err = q.waitLocked(ctx, need, max(need, q.laneQuotaLocked())); err != nil {
+		if got, err = q.waitLocked(ctx, need, max(need, p.quota)); err != nil {
 			return err
 		}
 	}
@@ -244,12 +257,8 @@ func (p *Producer[T]) reserveLocked(ctx context.Context, need int) error {
 	return nil
 }
 
-// laneQuotaLocked is how much credit a lane reserves at once: enough to
-// amortise the lock over many messages, small enough that lanes holding
-// unused reservations leave most of the capacity to the others.
-func (q *Queue[T]) laneQuotaLocked() int {
-	return max(1, min(q.laneMax, q.capacity/(4*(len(q.lanes.all)+1))))
-}
+// minLaneQuota is a lane's first reservation.
+const minLaneQuota = 64
 
 // newChunkLocked returns a chunk starting at position start.
 func (q *Queue[T]) newChunkLocked(start uint64) *chunk[T] {

@@ -22,10 +22,14 @@ var (
 	ErrTooLarge = errors.New("fanin: message larger than capacity")
 )
 
-// Queue states, as seen by the lanes' lock-free fast path.
+// Queue state bits, read by the lanes' lock-free fast path, which runs only
+// while the state is 0.
 const (
-	stateOpen uint32 = iota
-	stateClosed
+	// stateClosed: pushes fail (Close, or a Writer's destination failed).
+	stateClosed uint32 = 1 << iota
+	// stateShort: a producer is parked for credit, so lanes hand back the
+	// credit they reserved and do not use yet.
+	stateShort
 )
 
 // A Queue is a bounded many-to-one queue: any number of goroutines push
@@ -226,6 +230,7 @@ func (q *Queue[T]) waitLocked(ctx context.Context, need, want int) (int, error) 
 	}
 	w := q.waiters.get(need, want)
 	q.waiters.push(w)
+	q.state.Or(stateShort)
 	q.waits++
 	q.hurryLocked()
 	q.grantLocked() // the queue may have room, with waiters ahead of us that cannot use it
@@ -265,7 +270,11 @@ func (q *Queue[T]) waitLocked(ctx context.Context, need, want int) (int, error) 
 func (q *Queue[T]) grantLocked() {
 	for {
 		w := q.waiters.front()
-		if w == nil || q.free < w.need {
+		if w == nil {
+			q.state.And(^stateShort)
+			return
+		}
+		if q.free < w.need {
 			return
 		}
 		g := min(max(w.need, min(w.want, q.free/4)), q.free)
@@ -300,7 +309,7 @@ func (q *Queue[T]) shutdown(err error) {
 		return
 	}
 	q.closeErr = err
-	q.state.Store(stateClosed)
+	q.state.Or(stateClosed)
 	for w := q.waiters.front(); w != nil; w = q.waiters.front() {
 		q.waiters.remove(w)
 		w.err = err
