@@ -69,23 +69,24 @@ type Queue[T any] struct {
 
 	mu spinLock
 	// Guarded by mu.
-	buf       []T // shared-path messages in arrival order
-	bufMsgs   uint64
-	free      int            // credit nobody holds: capacity minus buffered and reserved
-	ready     []*Producer[T] // lanes with published messages not yet read
-	waiters   waitList       // producers parked for credit, first come first served
-	lanes     laneSet[T]     // open Producers, for Stats and Len
-	chunks    []*chunk[T]    // recycled lane chunks
-	closeErr  error          // why pushes fail: nil while open
-	parked    bool           // the consumer waits on wake
-	lingering bool           // the consumer waits out maxDelay
-	urgent    bool           // cut the current linger short
-	eof       bool           // Drain returned io.EOF: nothing is read again
-	drains    uint64         // batches taken
-	accepted  uint64         // messages accepted on the shared path and by closed lanes
-	delivered uint64
-	maxBatch  uint64
-	waits     uint64
+	buf         []T // shared-path messages in arrival order
+	bufMsgs     uint64
+	free        int            // credit nobody holds: capacity minus buffered and reserved
+	ready       []*Producer[T] // lanes with published messages not yet read
+	waiters     waitList       // producers parked for credit, first come first served
+	lanes       laneSet[T]     // open Producers, for Stats and Len
+	chunks      []*chunk[T]    // recycled lane chunks
+	closeErr    error          // why pushes fail: nil while open
+	parked      bool           // the consumer waits on wake
+	lingering   bool           // the consumer waits out maxDelay
+	urgent      bool           // cut the current linger short
+	drainWanted bool           // take a batch even if it is empty (Writer.Flush)
+	eof         bool           // Drain returned io.EOF: nothing is read again
+	drains      uint64         // batches taken
+	accepted    uint64         // messages accepted on the shared path and by closed lanes
+	delivered   uint64
+	maxBatch    uint64
+	waits       uint64
 }
 
 // NewQueue returns an empty, open Queue.
@@ -344,7 +345,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T) (batch[T], error) {
 	defer q.consumer.Unlock()
 
 	q.mu.Lock()
-	for len(q.buf) == 0 && len(q.ready) == 0 {
+	for len(q.buf) == 0 && len(q.ready) == 0 && !q.drainWanted {
 		if q.closeErr != nil {
 			q.eof = true
 			q.mu.Unlock()
@@ -366,6 +367,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T) (batch[T], error) {
 		q.lingerLocked(ctx)
 	}
 	q.urgent = false
+	q.drainWanted = false
 
 	// Take the shared buffer whole and leave the spare in its place.
 	b := batch[T]{items: q.buf, msgs: q.bufMsgs}
@@ -408,6 +410,18 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T) (batch[T], error) {
 	q.releaseLocked(taken)
 	q.mu.Unlock()
 	return b, nil
+}
+
+// requestDrain makes the consumer take a batch that starts after this call,
+// even an empty one, and returns that batch's number. Writer.Flush waits for
+// it: everything accepted before the call is in it or in an earlier batch.
+func (q *Queue[T]) requestDrain() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.drainWanted = true
+	q.hurryLocked()
+	q.wakeConsumerLocked()
+	return q.drains + 1
 }
 
 // lingerLocked waits up to maxDelay for the batch to grow. It is called and

@@ -32,6 +32,7 @@ type Writer struct {
 	cond sync.Cond // signalled after every batch, for Flush
 	// Guarded by mu.
 	written     uint64 // number of the last batch the flusher finished
+	exited      bool   // the flusher has written everything and returned
 	err         error  // the first destination error, wrapped
 	delivered   uint64
 	undelivered uint64
@@ -74,18 +75,10 @@ func (w *Writer) WriteContext(ctx context.Context, p []byte) (int, error) {
 // Flush returns once every message accepted before the call has been
 // written to the destination, or with the destination's error.
 func (w *Writer) Flush() error {
-	q := w.q
-	q.mu.Lock()
-	target := q.drains // the batch in flight, if any
-	if len(q.buf) > 0 || len(q.ready) > 0 {
-		target++ // and the next one, which takes what is buffered now
-		q.hurryLocked()
-	}
-	q.mu.Unlock()
-
+	target := w.q.requestDrain()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for w.written < target && w.err == nil {
+	for w.written < target && w.err == nil && !w.exited {
 		w.cond.Wait()
 	}
 	return w.err
@@ -127,6 +120,7 @@ func (w *Writer) flush() {
 		b, err := w.q.drain(context.Background(), spare[:0])
 		if err != nil { // io.EOF: closed and empty
 			w.mu.Lock()
+			w.exited = true
 			w.cond.Broadcast()
 			w.mu.Unlock()
 			return
@@ -136,7 +130,7 @@ func (w *Writer) flush() {
 		w.mu.Unlock()
 
 		var werr error
-		if !failed {
+		if !failed && len(b.items) > 0 { // an empty batch answers a Flush
 			var n int
 			n, werr = w.dst.Write(b.items)
 			if werr == nil && n < len(b.items) {
@@ -153,7 +147,7 @@ func (w *Writer) flush() {
 			// it cannot say which whole ones it took: count the batch.
 			w.err = fmt.Errorf("fanin: writing to destination: %w", werr)
 			w.undelivered += b.msgs
-		default:
+		case len(b.items) > 0:
 			w.delivered += b.msgs
 			w.bytes += uint64(len(b.items))
 			w.batches++

@@ -274,3 +274,58 @@ func ExampleWriter_Lane() {
 	fmt.Println(bytes.Count(out.Bytes(), []byte("\n")), "lines")
 	// Output: 6 lines
 }
+
+// Flush covers every message accepted before it, even one that a lane
+// published while the flusher was reading that lane: each writer writes,
+// flushes, then finds its own message at the destination.
+func TestWriterFlushCoversAcceptedMessages(t *testing.T) {
+	dst := &countingDest{}
+	w := fanin.NewWriter(dst, fanin.WithCapacity(1<<12))
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Go(func() {
+			var write func([]byte) (int, error) = w.Write
+			if p%2 == 0 {
+				l := w.Lane()
+				defer l.Close()
+				write = l.Write
+			}
+			for i := range 300 {
+				write([]byte{byte(p)})
+				if err := w.Flush(); err != nil {
+					t.Error(err)
+					return
+				}
+				if got := dst.count(byte(p)); got != i+1 {
+					t.Errorf("writer %d: after Flush the destination has %d of its %d messages", p, got, i+1)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingDest counts the bytes of each value it was given.
+type countingDest struct {
+	mu sync.Mutex
+	n  [256]int
+}
+
+func (d *countingDest) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range p {
+		d.n[b]++
+	}
+	return len(p), nil
+}
+
+func (d *countingDest) count(b byte) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n[b]
+}
