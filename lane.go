@@ -192,6 +192,7 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
 		// Others are waiting for room: hand back what we hold unused.
 		q.releaseLocked(int(p.limit - p.wr))
 		p.limit = p.wr
+		p.wend = p.woff // the fast path must not write past the credit, even if we fail below
 		p.quota = 0
 	}
 	if need := p.wr + n - min(p.limit, p.wr+n); need > 0 {
