@@ -1,0 +1,57 @@
+// Package peers holds the contestants from other Go libraries: the queues
+// and buffered writers a user might pick instead of fanin, each used as its
+// documentation intends and wrapped in internal/strategy's Strategy
+// interface so that internal/bench measures them in the same run, with the
+// same producers, sink and verification as the project's own contestants.
+//
+// It lives in its own module (github.com/fanin-dev/fanin/benchmarks) so
+// that neither the library nor the fanin command depends on any peer.
+package peers
+
+import (
+	"time"
+
+	"github.com/fanin-dev/fanin/internal/strategy"
+)
+
+// A Peer is a contestant from another library. Limitations says, in one
+// line, what it cannot do that the comparison should not hide.
+type Peer interface {
+	strategy.Strategy
+	Limitations() string
+}
+
+// TunedFlush is zap-buffered's tuned flush interval: short enough that a
+// message waits about a millisecond at light load, instead of zap's 30 s.
+const TunedFlush = time.Millisecond
+
+// All returns every peer, in the order reports list them.
+func All() []Peer {
+	return []Peer{
+		XsyncMPMC{},
+		WorkivaRing{},
+		EapacheBatching{},
+		ChanxUnbounded{},
+		ZapBuffered{},
+		ZapBuffered{FlushInterval: TunedFlush},
+	}
+}
+
+// Contestants returns the project's contestants followed by every peer:
+// the matrix that the peers command runs.
+func Contestants() []strategy.Strategy {
+	out := strategy.All()
+	for _, p := range All() {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Limitations maps each peer's name to its Limitations line.
+func Limitations() map[string]string {
+	m := map[string]string{}
+	for _, p := range All() {
+		m[p.Name()] = p.Limitations()
+	}
+	return m
+}
