@@ -72,6 +72,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	runTimeout := fs.Duration("run-timeout", 0, "fail if one run takes longer than this (a contestant hung); 0: a minute plus 20µs per message; negative: no limit")
 	jsonOut := fs.Bool("json", false, "print results.json on stdout instead of the table")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	scenario := fs.String("scenario", "", "run scenarios instead of the matrix: idle, overload, latency, or all (comma-separated); writes scenarios.json into --out")
+	scenarioTime := fs.Duration("scenario-time", 0, "with --scenario: how long each subject is measured; 0: idle 3s, overload 5s, latency 3s")
 	fs.Usage = func() {} // help goes to stdout, errors get a one-line hint
 
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +89,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		return badFlag(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if *scenario != "" {
+		return runScenarios(*scenario, *scenarioTime, *out, args, stdout, stderr)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -346,4 +351,34 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// runScenarios is `fanin bench --scenario`: the idle, overload and latency
+// measurements of internal/bench, as tables and scenarios.json.
+func runScenarios(list string, d time.Duration, out string, args []string, stdout, stderr io.Writer) int {
+	names, err := bench.ParseScenarios(list)
+	if err != nil {
+		return badFlag(stderr, "--scenario: "+err.Error())
+	}
+	if d < 0 {
+		return badFlag(stderr, "--scenario-time must not be negative")
+	}
+	res, err := bench.RunScenarios(context.Background(), names, bench.ScenarioConfig{Duration: d, Log: stderr})
+	res.Command = commandLine(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "fanin bench: %v\n", err)
+		return 1
+	}
+	if err := bench.WriteScenarioTables(stdout, res); err != nil {
+		fmt.Fprintf(stderr, "fanin bench: %v\n", err)
+		return 1
+	}
+	if out != "" {
+		if err := bench.WriteScenariosJSON(out, res); err != nil {
+			fmt.Fprintf(stderr, "fanin bench: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "wrote %s in %s\n", bench.ScenariosJSON, out)
+	}
+	return 0
 }

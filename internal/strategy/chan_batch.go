@@ -26,14 +26,23 @@ func (s ChanBatch) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	launchChan(r, chanBatchConsumer(r))
+	return r, nil
+}
+
+// chanBatchConsumer is chan-batch's consumer, for Prepare and for a Feed:
+// block for one message, take what is ready up to batchLimit bytes, write it
+// with one Write.
+func chanBatchConsumer(r *harness) func(ch <-chan []byte) {
+	h := r.hdr
 	limit := batchLimit
-	if total := r.hdr.TotalBytes(); total < int64(limit) {
+	if total := h.TotalBytes(); total < int64(limit) {
 		limit = int(total)
 	}
 	limit = max(limit, h.Size)
 	buf := make([]byte, 0, limit)
 	prefault(buf)
-	launchChan(r, func(ch <-chan []byte) {
+	return func(ch <-chan []byte) {
 		room := limit - h.Size // a message fits while len(buf) <= room
 		for msg := range ch {
 			buf = append(buf[:0], msg...)
@@ -54,6 +63,5 @@ func (s ChanBatch) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 				return
 			}
 		}
-	})
-	return r, nil
+	}
 }

@@ -40,18 +40,7 @@ func (s MutexSwap) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	limit := swapLimit
-	if total := r.hdr.TotalBytes(); total < int64(limit) {
-		limit = int(total)
-	}
-	// One message past the limit fits, so an append never reallocates.
-	q := &swapQueue{limit: limit, buf: make([]byte, 0, limit+h.Size)}
-	q.notEmpty.L = &q.mu
-	q.notFull.L = &q.mu
-	spare := make([]byte, 0, limit+h.Size)
-	prefault(q.buf)
-	prefault(spare)
-
+	q, spare := newSwapQueue(r.hdr)
 	r.abort = q.abort
 	r.launch(h.Producers, func(int) sendFunc { return q.push }, q.close, func() { q.consume(r, spare) })
 	return r, nil
@@ -125,4 +114,20 @@ func (q *swapQueue) consume(r *harness, spare []byte) {
 		}
 		spare = full[:0]
 	}
+}
+
+// newSwapQueue builds mutex-swap's queue and spare for workload h, for
+// Prepare and for a Feed.
+func newSwapQueue(h wire.Header) (*swapQueue, []byte) {
+	limit := swapLimit
+	if total := h.TotalBytes(); total < int64(limit) {
+		limit = int(total)
+	}
+	q := &swapQueue{limit: limit, buf: make([]byte, 0, limit+h.Size)}
+	q.notEmpty.L = &q.mu
+	q.notFull.L = &q.mu
+	spare := make([]byte, 0, limit+h.Size)
+	prefault(q.buf)
+	prefault(spare)
+	return q, spare
 }
