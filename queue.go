@@ -329,7 +329,7 @@ func (q *Queue[T]) shutdown(err error) {
 // call. If ctx ends first it returns (nil, ctx.Err()) and nothing is lost.
 // Concurrent Drain calls are serialised.
 func (q *Queue[T]) Drain(ctx context.Context, spare []T) ([]T, error) {
-	b, err := q.drain(ctx, spare[:0])
+	b, err := q.drain(ctx, spare[:0], true)
 	return b.items, err
 }
 
@@ -338,9 +338,13 @@ type batch[T any] struct {
 	items []T
 	msgs  uint64 // messages in items
 	seq   uint64 // this batch's number: 1, 2, ...
+	elems int    // elements taken, including lane elements
 }
 
-func (q *Queue[T]) drain(ctx context.Context, spare []T) (batch[T], error) {
+// With release false the batch keeps its room in the queue until the caller
+// gives it back with release: a Writer counts the batch it is writing
+// against its capacity.
+func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool) (batch[T], error) {
 	q.consumer.Lock()
 	defer q.consumer.Unlock()
 
@@ -407,9 +411,19 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T) (batch[T], error) {
 		clear(q.recycled)
 		q.recycled = q.recycled[:0]
 	}
-	q.releaseLocked(taken)
+	b.elems = taken
+	if release {
+		q.releaseLocked(taken)
+	}
 	q.mu.Unlock()
 	return b, nil
+}
+
+// release gives back the room of n drained elements.
+func (q *Queue[T]) release(n int) {
+	q.mu.Lock()
+	q.releaseLocked(n)
+	q.mu.Unlock()
 }
 
 // requestDrain makes the consumer take a batch that starts after this call,

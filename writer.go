@@ -22,7 +22,9 @@ import (
 // moment are released with it, and messages accepted but not written are
 // counted in Stats.Undelivered.
 //
-// A Writer must be made with NewWriter and closed with Close.
+// The capacity bounds the bytes accepted and not yet written, including the
+// batch being written. A Writer must be made with NewWriter and closed with
+// Close.
 type Writer struct {
 	q    *Queue[byte]
 	dst  io.Writer
@@ -117,7 +119,7 @@ func (w *Writer) flush() {
 	defer close(w.done)
 	var spare []byte
 	for {
-		b, err := w.q.drain(context.Background(), spare[:0])
+		b, err := w.q.drain(context.Background(), spare[:0], false)
 		if err != nil { // io.EOF: closed and empty
 			w.mu.Lock()
 			w.exited = true
@@ -159,6 +161,7 @@ func (w *Writer) flush() {
 		if werr != nil {
 			w.q.shutdown(err)
 		}
+		w.q.release(b.elems) // written (or failed): the room is free again
 		spare = b.items
 	}
 }
