@@ -235,10 +235,10 @@ func (shortWriter) Write(p []byte) (int, error) { return len(p) / 2, nil }
 func TestWriterContextCancelWhileFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dst := &recorder{gate: make(chan struct{})}
-		w := fanin.NewWriter(dst, fanin.WithCapacity(4))
+		w := fanin.NewWriter(dst, fanin.WithCapacity(8))
 		w.Write([]byte("abcd")) // the flusher takes it and blocks in dst
 		synctest.Wait()
-		w.Write([]byte("efgh")) // fills the buffer
+		w.Write([]byte("efgh")) // with the batch in flight, fills the capacity
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		if _, err := w.WriteContext(ctx, []byte("ijkl")); !errors.Is(err, context.DeadlineExceeded) {
@@ -328,4 +328,27 @@ func (d *countingDest) count(b byte) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.n[b]
+}
+
+// The capacity covers the batch being written: while the destination holds
+// a full batch, nothing more is accepted.
+func TestWriterCapacityIncludesBatchInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dst := &recorder{gate: make(chan struct{})}
+		w := fanin.NewWriter(dst, fanin.WithCapacity(4))
+		w.Write([]byte("abcd")) // the flusher takes it and blocks in dst
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if _, err := w.WriteContext(ctx, []byte("e")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WriteContext with a full batch in flight = %v, want DeadlineExceeded", err)
+		}
+		if s := w.Stats(); s.Buffered != 1 || s.Waits != 1 {
+			t.Fatalf("Stats = %+v, want the batch in flight buffered and one wait", s)
+		}
+		close(dst.gate)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
