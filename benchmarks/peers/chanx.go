@@ -28,7 +28,7 @@ func (ChanxUnbounded) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s ChanxUnbounded) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := strategy.NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +41,8 @@ func (s ChanxUnbounded) Prepare(dst io.Writer, h wire.Header) (strategy.Run, err
 		in <- item(mode, msg)
 		return true
 	}
-	buf, room := r.batchBuf()
-	r.launch(func(int) sendFunc { return send }, func() { close(in) }, func() {
+	buf, room := batchBuf(h)
+	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, func() { close(in) }, func() {
 		failed := false
 		for m := range out {
 			if failed {
@@ -61,7 +61,7 @@ func (s ChanxUnbounded) Prepare(dst io.Writer, h wire.Header) (strategy.Run, err
 					break more
 				}
 			}
-			failed = !r.write(buf)
+			failed = !r.WriteBatch(buf)
 		}
 	})
 	return r, nil

@@ -27,7 +27,7 @@ func (EapacheBatching) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s EapacheBatching) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := strategy.NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +41,8 @@ func (s EapacheBatching) Prepare(dst io.Writer, h wire.Header) (strategy.Run, er
 	// A batch holds at most queueCap messages, but in framed mode they may
 	// exceed batchLimit: the buffer then grows, as it must to keep one
 	// write per batch.
-	buf, _ := r.batchBuf()
-	r.launch(func(int) sendFunc { return send }, ch.Close, func() {
+	buf, _ := batchBuf(h)
+	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, ch.Close, func() {
 		failed := false
 		// After a failure keep receiving (and discarding) until the last
 		// producer, which sees the run stopped, closes the channel: no
@@ -55,7 +55,7 @@ func (s EapacheBatching) Prepare(dst io.Writer, h wire.Header) (strategy.Run, er
 			for _, it := range v.([]any) {
 				buf = append(buf, it.([]byte)...)
 			}
-			failed = !r.write(buf)
+			failed = !r.WriteBatch(buf)
 		}
 	})
 	return r, nil

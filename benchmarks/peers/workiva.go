@@ -31,20 +31,20 @@ func (WorkivaRing) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s WorkivaRing) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := strategy.NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
 	rb := queue.NewRingBuffer(queueCap)
 	// Dispose on failure releases producers waiting in Put (it returns
 	// ErrDisposed), which is what it is for.
-	r.abort = rb.Dispose
+	r.SetAbort(rb.Dispose)
 	mode := h.Mode
 	send := func(msg []byte) bool {
 		return rb.Put(boxed(mode, msg)) == nil
 	}
-	buf, room := r.batchBuf()
-	r.launch(func(int) sendFunc { return send }, func() { _ = rb.Put(nil) }, func() {
+	buf, room := batchBuf(h)
+	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, func() { _ = rb.Put(nil) }, func() {
 		for {
 			it, err := rb.Get()
 			if err != nil || it == nil {
@@ -64,7 +64,7 @@ func (s WorkivaRing) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error)
 				}
 				buf = append(buf, it.([]byte)...)
 			}
-			if !r.write(buf) || end {
+			if !r.WriteBatch(buf) || end {
 				return
 			}
 		}

@@ -30,13 +30,13 @@ func (XsyncMPMC) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s XsyncMPMC) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := strategy.NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
 	q := xsync.NewMPMCQueue[[]byte](queueCap)
 	var done, aborted atomic.Bool
-	r.abort = func() { aborted.Store(true) }
+	r.SetAbort(func() { aborted.Store(true) })
 	mode := h.Mode
 	send := func(msg []byte) bool {
 		it := item(mode, msg)
@@ -48,8 +48,8 @@ func (s XsyncMPMC) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
 		}
 		return true
 	}
-	buf, room := r.batchBuf()
-	r.launch(func(int) sendFunc { return send }, func() { done.Store(true) }, func() {
+	buf, room := batchBuf(h)
+	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, func() { done.Store(true) }, func() {
 		for {
 			m, ok := q.TryDequeue()
 			for !ok {
@@ -72,7 +72,7 @@ func (s XsyncMPMC) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
 				}
 				buf = append(buf, m...)
 			}
-			if !r.write(buf) {
+			if !r.WriteBatch(buf) {
 				return // abort releases the producers; what is queued is dropped
 			}
 		}

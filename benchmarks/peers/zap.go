@@ -42,7 +42,7 @@ func (s ZapBuffered) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s ZapBuffered) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := strategy.NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
@@ -56,16 +56,16 @@ func (s ZapBuffered) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error)
 		// bufio keeps the destination's first error and returns it from
 		// every later Write: producers stop at their next message.
 		if _, err := ws.Write(msg); err != nil {
-			r.fail(fmt.Errorf("peer %s: %w", s.Name(), err))
+			r.Fail(fmt.Errorf("peer %s: %w", s.Name(), err))
 			return false
 		}
 		return true
 	}
 	producersDone := make(chan struct{})
-	r.launch(func(int) sendFunc { return send }, func() { close(producersDone) }, func() {
+	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, func() { close(producersDone) }, func() {
 		<-producersDone
 		if err := ws.Stop(); err != nil {
-			r.fail(fmt.Errorf("peer %s: stop: %w", s.Name(), err))
+			r.Fail(fmt.Errorf("peer %s: stop: %w", s.Name(), err))
 		}
 	})
 	return r, nil

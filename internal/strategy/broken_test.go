@@ -16,7 +16,7 @@ type stale struct{}
 func (stale) Name() string { return "stale" }
 
 func (s stale) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
@@ -24,7 +24,7 @@ func (s stale) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 		var kept []byte
 		for msg := range ch {
 			kept = append(kept, msg...) // never reset
-			if !r.write(kept) {
+			if !r.WriteBatch(kept) {
 				drain(ch)
 				return
 			}
@@ -39,13 +39,13 @@ type drop struct{ skip int }
 func (drop) Name() string { return "drop" }
 
 func (s drop) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
 	ch := make(chan []byte, chanCap)
 	send := chanSender(ch, h.Mode)
-	sender := func(p int) sendFunc {
+	sender := func(p int) SendFunc {
 		if p != 0 {
 			return send
 		}
@@ -58,9 +58,9 @@ func (s drop) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 			return send(msg)
 		}
 	}
-	r.launch(h.Producers, sender, func() { close(ch) }, func() {
+	r.Launch(h.Producers, sender, func() { close(ch) }, func() {
 		for msg := range ch {
-			if !r.write(msg) {
+			if !r.WriteBatch(msg) {
 				drain(ch)
 				return
 			}

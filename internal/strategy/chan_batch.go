@@ -22,7 +22,7 @@ func (ChanBatch) Name() string { return "chan-batch" }
 
 // Prepare implements Strategy.
 func (s ChanBatch) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func (s ChanBatch) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 // chanBatchConsumer is chan-batch's consumer, for Prepare and for a Feed:
 // block for one message, take what is ready up to batchLimit bytes, write it
 // with one Write.
-func chanBatchConsumer(r *harness) func(ch <-chan []byte) {
+func chanBatchConsumer(r *Harness) func(ch <-chan []byte) {
 	h := r.hdr
 	limit := batchLimit
 	if total := h.TotalBytes(); total < int64(limit) {
@@ -58,7 +58,7 @@ func chanBatchConsumer(r *harness) func(ch <-chan []byte) {
 					break more
 				}
 			}
-			if !r.write(buf) {
+			if !r.WriteBatch(buf) {
 				drain(ch)
 				return
 			}

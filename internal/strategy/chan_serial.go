@@ -34,7 +34,7 @@ func init() {
 // chanSender is the producer side of both channel contestants. In framed
 // mode each message is a fresh slice, which is what Go code sending
 // messages over a channel does.
-func chanSender(ch chan<- []byte, mode wire.Mode) sendFunc {
+func chanSender(ch chan<- []byte, mode wire.Mode) SendFunc {
 	if mode == wire.Byte {
 		return func(msg []byte) bool {
 			ch <- byteMsgs[msg[0]]
@@ -51,11 +51,11 @@ func chanSender(ch chan<- []byte, mode wire.Mode) sendFunc {
 // select on a stop channel (that would slow every send): instead a consumer
 // that fails keeps draining ch until the last producer, which sees the run
 // stopped at its next message, closes it. So no producer stays blocked.
-func launchChan(r *harness, consume func(ch <-chan []byte)) {
+func launchChan(r *Harness, consume func(ch <-chan []byte)) {
 	ch := make(chan []byte, chanCap)
 	send := chanSender(ch, r.hdr.Mode)
-	r.launch(r.hdr.Producers,
-		func(int) sendFunc { return send },
+	r.Launch(r.hdr.Producers,
+		func(int) SendFunc { return send },
 		func() { close(ch) },
 		func() { consume(ch) })
 }
@@ -76,13 +76,13 @@ func (ChanSerial) Name() string { return "chan-serial" }
 
 // Prepare implements Strategy.
 func (s ChanSerial) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
 	launchChan(r, func(ch <-chan []byte) {
 		for msg := range ch {
-			if !r.write(msg) {
+			if !r.WriteBatch(msg) {
 				drain(ch)
 				return
 			}

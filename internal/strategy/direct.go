@@ -18,7 +18,7 @@ func (Direct) Name() string { return "direct" }
 
 // Prepare implements Strategy.
 func (s Direct) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +29,7 @@ func (s Direct) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 	chunk = max(chunk, h.Size)
 	buf := make([]byte, 0, chunk)
 	prefault(buf)
-	r.launch(0, nil, nil, func() {
+	r.Launch(0, nil, nil, func() {
 		h := r.hdr
 		room := chunk - h.Size // a message fits while len(b) <= room
 		b := buf[:0]
@@ -37,7 +37,7 @@ func (s Direct) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 			for p := range h.Producers {
 				b = wire.AppendMessage(b, h, p, seq)
 				if len(b) > room {
-					if !r.write(b) {
+					if !r.WriteBatch(b) {
 						return
 					}
 					b = b[:0]
@@ -45,7 +45,7 @@ func (s Direct) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 			}
 		}
 		if len(b) > 0 {
-			r.write(b)
+			r.WriteBatch(b)
 		}
 	})
 	return r, nil

@@ -89,8 +89,8 @@ func startedHarnessGoroutines() int {
 	}
 	count := 0
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "internal/strategy.(*harness).produce(") ||
-			strings.Contains(g, "internal/strategy.(*harness).launch.func") {
+		if strings.Contains(g, "internal/strategy.(*Harness).produce(") ||
+			strings.Contains(g, "internal/strategy.(*Harness).Launch.func") {
 			count++
 		}
 	}

@@ -21,7 +21,7 @@ func (Fanin) Name() string { return "fanin" }
 
 // Prepare implements Strategy.
 func (s Fanin) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	return prepareWriter(s.Name(), dst, h, func(w *fanin.Writer, _ int) sendFunc {
+	return prepareWriter(s.Name(), dst, h, func(w *fanin.Writer, _ int) SendFunc {
 		return func(msg []byte) bool {
 			_, err := w.Write(msg)
 			return err == nil
@@ -38,7 +38,7 @@ func (FaninLanes) Name() string { return "fanin-lanes" }
 
 // Prepare implements Strategy.
 func (s FaninLanes) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	return prepareWriter(s.Name(), dst, h, func(w *fanin.Writer, _ int) sendFunc {
+	return prepareWriter(s.Name(), dst, h, func(w *fanin.Writer, _ int) SendFunc {
 		lane := w.Lane() // made here, in Prepare: outside the timed region
 		left := h.Messages
 		return func(msg []byte) bool {
@@ -54,20 +54,20 @@ func (s FaninLanes) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 // prepareWriter runs the producers into one fanin.Writer; the consumer's
 // goroutine waits for them and closes the Writer, which writes what is left
 // and reports the destination's first error.
-func prepareWriter(name string, dst io.Writer, h wire.Header, sender func(*fanin.Writer, int) sendFunc) (Run, error) {
-	r, err := newHarness(name, dst, h)
+func prepareWriter(name string, dst io.Writer, h wire.Header, sender func(*fanin.Writer, int) SendFunc) (Run, error) {
+	r, err := NewHarness(name, dst, h)
 	if err != nil {
 		return nil, err
 	}
 	w := fanin.NewWriter(dst, fanin.WithCapacity(faninCapacity))
 	producersDone := make(chan struct{})
-	r.launch(h.Producers,
-		func(p int) sendFunc { return sender(w, p) },
+	r.Launch(h.Producers,
+		func(p int) SendFunc { return sender(w, p) },
 		func() { close(producersDone) },
 		func() {
 			<-producersDone
 			if err := w.Close(); err != nil {
-				r.fail(fmt.Errorf("strategy %s: %w", name, err))
+				r.Fail(fmt.Errorf("strategy %s: %w", name, err))
 			}
 		})
 	return r, nil

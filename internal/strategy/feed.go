@@ -25,8 +25,8 @@ var FeedNames = []string{ChanBatch{}.Name(), MutexSwap{}.Name(), Fanin{}.Name(),
 // Writer and lanes with the matrix's capacity, mutex-swap's queue, the
 // channel contestants' sender), configured as in the matrix.
 type Feed struct {
-	r       *harness
-	senders []sendFunc
+	r       *Harness
+	senders []SendFunc
 	done    func() // the producers are finished: called once, by Close
 	closed  sync.Once
 }
@@ -36,12 +36,12 @@ type Feed struct {
 // the first message as it does whenever producers are quiet. h.Messages
 // only sizes buffers as Prepare does; a Feed does not count messages.
 func OpenFeed(name string, dst io.Writer, h wire.Header) (*Feed, error) {
-	r, err := newHarness(name, dst, h)
+	r, err := NewHarness(name, dst, h)
 	if err != nil {
 		return nil, err
 	}
-	f := &Feed{r: r, senders: make([]sendFunc, h.Producers)}
-	setAll := func(s sendFunc) {
+	f := &Feed{r: r, senders: make([]SendFunc, h.Producers)}
+	setAll := func(s SendFunc) {
 		for p := range f.senders {
 			f.senders[p] = s
 		}
@@ -70,7 +70,7 @@ func OpenFeed(name string, dst io.Writer, h wire.Header) (*Feed, error) {
 				l.Close()
 			}
 			if err := w.Close(); err != nil {
-				r.fail(fmt.Errorf("strategy %s: %w", name, err))
+				r.Fail(fmt.Errorf("strategy %s: %w", name, err))
 			}
 		}
 	case MutexSwap{}.Name():

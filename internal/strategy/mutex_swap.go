@@ -36,13 +36,13 @@ type swapQueue struct {
 
 // Prepare implements Strategy.
 func (s MutexSwap) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
 	q, spare := newSwapQueue(r.hdr)
 	r.abort = q.abort
-	r.launch(h.Producers, func(int) sendFunc { return q.push }, q.close, func() { q.consume(r, spare) })
+	r.Launch(h.Producers, func(int) SendFunc { return q.push }, q.close, func() { q.consume(r, spare) })
 	return r, nil
 }
 
@@ -90,7 +90,7 @@ func (q *swapQueue) abort() {
 // consume swaps the filled buffer with the cleared spare under the lock and
 // writes it outside the lock, until the producers are done and the buffer
 // is empty, or a write fails.
-func (q *swapQueue) consume(r *harness, spare []byte) {
+func (q *swapQueue) consume(r *Harness, spare []byte) {
 	for {
 		q.mu.Lock()
 		for len(q.buf) == 0 && !q.done {
@@ -109,7 +109,7 @@ func (q *swapQueue) consume(r *harness, spare []byte) {
 		if len(full) >= q.limit {
 			q.notFull.Broadcast()
 		}
-		if !r.write(full) {
+		if !r.WriteBatch(full) {
 			return
 		}
 		spare = full[:0]

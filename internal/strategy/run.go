@@ -11,30 +11,31 @@ import (
 	"github.com/fanin-dev/fanin/internal/wire"
 )
 
-// sendFunc hands one message to a contestant's fan-in. msg is the producer's
+// SendFunc hands one message to a contestant's fan-in. msg is the producer's
 // scratch buffer: it is only valid during the call, so a fan-in that keeps
 // the message must copy it. Returning false stops the producer (the run has
 // failed and the fan-in will not take more).
-type sendFunc func(msg []byte) bool
+type SendFunc func(msg []byte) bool
 
-// harness is the part of a run that every contestant shares, so that only the
+// Harness is the part of a run that every contestant shares, so that only the
 // fan-in differs between them: the same producer goroutines making the same
 // messages into their own scratch buffers, the same start gate, the same
-// error handling. It implements Run.
+// error handling. It implements Run. Contestants outside this package (the
+// peers module) use it too.
 //
-// A contestant builds its fan-in, then calls launch with
+// A contestant builds its fan-in, then calls Launch with
 //   - sender(p): producer p's send function (called in Prepare, so a
 //     per-producer handle can be set up there, outside the timed region);
 //   - producersDone: called once, by the last producer to return (finished
 //     or stopped), typically to close a channel or wake the consumer;
 //   - consume: the consumer's body, run on its own goroutine after Start; it
-//     writes through write and returns when every message is written or
-//     write has failed.
+//     writes through WriteBatch and returns when every message is written or
+//     WriteBatch has failed.
 //
 // If the contestant's producers can block on something other than a
-// channel the consumer drains, it sets abort before launch: abort is called
-// once, on the first error, and must release them.
-type harness struct {
+// channel the consumer drains, it calls SetAbort before Launch: the abort
+// function is called once, on the first error, and must release them.
+type Harness struct {
 	name  string
 	hdr   wire.Header
 	dst   io.Writer
@@ -55,22 +56,22 @@ type harness struct {
 	errs  []error
 }
 
-// newHarness validates what every contestant needs before it builds anything.
-func newHarness(name string, dst io.Writer, h wire.Header) (*harness, error) {
+// NewHarness validates what every contestant needs before it builds anything.
+func NewHarness(name string, dst io.Writer, h wire.Header) (*Harness, error) {
 	if dst == nil {
 		return nil, fmt.Errorf("strategy %s: nil destination writer", name)
 	}
 	if err := h.Validate(); err != nil {
 		return nil, fmt.Errorf("strategy %s: %w", name, err)
 	}
-	return &harness{name: name, hdr: h, dst: dst, start: make(chan struct{})}, nil
+	return &Harness{name: name, hdr: h, dst: dst, start: make(chan struct{})}, nil
 }
 
-// launch starts n producers and one consumer and returns once every one of
+// Launch starts n producers and one consumer and returns once every one of
 // them has reached the start gate, so that goroutine creation and first
 // scheduling stay outside the timed region. n may be 0 (direct has no
 // producers; sender and producersDone are then unused).
-func (r *harness) launch(n int, sender func(p int) sendFunc, producersDone func(), consume func()) {
+func (r *Harness) Launch(n int, sender func(p int) SendFunc, producersDone func(), consume func()) {
 	var ready sync.WaitGroup
 	ready.Add(n + 1)
 	r.live.Store(int64(n))
@@ -89,7 +90,7 @@ func (r *harness) launch(n int, sender func(p int) sendFunc, producersDone func(
 // produce is producer p: messages seq 0..N-1 in order, each made with
 // wire.AppendMessage into the producer's own scratch buffer and handed to
 // send. It stops early once the run has failed.
-func (r *harness) produce(p int, send sendFunc, ready *sync.WaitGroup, producersDone func()) {
+func (r *Harness) produce(p int, send SendFunc, ready *sync.WaitGroup, producersDone func()) {
 	h := r.hdr
 	scratch := make([]byte, 0, h.Size)
 	ready.Done()
@@ -108,14 +109,21 @@ func (r *harness) produce(p int, send sendFunc, ready *sync.WaitGroup, producers
 	}
 }
 
+// SetAbort sets the function that releases producers blocked outside a
+// channel the consumer drains; see Harness.
+func (r *Harness) SetAbort(abort func()) { r.abort = abort }
+
+// Header returns the workload.
+func (r *Harness) Header() wire.Header { return r.hdr }
+
 // Start releases every parked goroutine at once.
-func (r *harness) Start() {
+func (r *Harness) Start() {
 	r.startOnce.Do(func() { close(r.start) })
 }
 
 // Wait implies Start: a prepared run cannot be abandoned any other way, and
 // waiting on a run that never starts would hang.
-func (r *harness) Wait() error {
+func (r *Harness) Wait() error {
 	r.Start()
 	r.wg.Wait()
 	r.errMu.Lock()
@@ -130,9 +138,9 @@ func (r *harness) Wait() error {
 	}
 }
 
-// fail records err. The first failure stops the producers (at their next
+// Fail records err. The first failure stops the producers (at their next
 // message) and calls abort to release any that are blocked.
-func (r *harness) fail(err error) {
+func (r *Harness) Fail(err error) {
 	r.errMu.Lock()
 	r.errs = append(r.errs, err)
 	first := len(r.errs) == 1
@@ -145,16 +153,16 @@ func (r *harness) fail(err error) {
 	}
 }
 
-// write writes b to the destination with one Write call. On failure it
+// WriteBatch writes b to the destination with one Write call. On failure it
 // records the error (failing the run) and returns false; the caller must
 // then stop writing.
-func (r *harness) write(b []byte) bool {
+func (r *Harness) WriteBatch(b []byte) bool {
 	n, err := r.dst.Write(b)
 	if err == nil && n != len(b) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		r.fail(fmt.Errorf("strategy %s: write: %w", r.name, err))
+		r.Fail(fmt.Errorf("strategy %s: write: %w", r.name, err))
 		return false
 	}
 	return true

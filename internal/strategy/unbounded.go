@@ -21,7 +21,7 @@ func (Unbounded) Name() string { return "unbounded" }
 
 // Prepare implements Strategy.
 func (s Unbounded) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	r, err := newHarness(s.Name(), dst, h)
+	r, err := NewHarness(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +31,7 @@ func (s Unbounded) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 
 // pumpUnbounded is the unbounded design's consumer: it returns once in is
 // closed and everything received has been written (or the run failed).
-func pumpUnbounded(r *harness, in <-chan []byte) {
+func pumpUnbounded(r *Harness, in <-chan []byte) {
 	// Unbuffered: the writer takes the next batch only once it has written
 	// the last, and everything in between piles up in pending.
 	batches := make(chan []byte)
@@ -41,7 +41,7 @@ func pumpUnbounded(r *harness, in <-chan []byte) {
 		for b := range batches {
 			// After a failure keep receiving, so the pump never blocks and
 			// the producers (stopped by the harness) can finish.
-			ok = ok && r.write(b)
+			ok = ok && r.WriteBatch(b)
 		}
 	})
 	var pending []byte
