@@ -49,9 +49,8 @@ type Queue[T any] struct {
 	laneMax  int // most credit a Producer reserves at once
 	chunkLen int // elements per lane chunk
 
-	// state is stateOpen until Close (or a Writer's destination failure);
-	// lanes read it on every push without taking mu, so it has cache lines
-	// of its own.
+	// state holds the stateClosed and stateShort bits. Lanes read it on
+	// every push without taking mu, so it has cache lines of its own.
 	_     cacheLinePad
 	state atomic.Uint32
 	_     cacheLinePad
