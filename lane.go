@@ -128,11 +128,13 @@ func (p *Producer[T]) pushMessage(ctx context.Context, vs []T, msgs uint64) erro
 	return p.pushSlow(ctx, vs, msgs)
 }
 
+// err is why a push through p fails: the queue's error wins over the lane's
+// own Close, so that a lane of a failed Writer reports the failure.
 func (p *Producer[T]) err() error {
-	if p.closed {
-		return ErrClosed
+	if err := p.q.Err(); err != nil || !p.closed {
+		return err
 	}
-	return p.q.Err()
+	return ErrClosed
 }
 
 // publish makes the n elements just written at wr visible to the consumer.
@@ -175,7 +177,7 @@ func (p *Producer[T]) enqueue(n, msgs uint64) error {
 // messages that span chunks. A nil ctx means do not park.
 func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
 	if p.closed {
-		return ErrClosed
+		return p.err()
 	}
 	q := p.q
 	n := uint64(len(vs))

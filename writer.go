@@ -140,6 +140,12 @@ func (w *Writer) flush() {
 			}
 		}
 
+		if werr != nil {
+			// Fail the queue before anyone can see the error: a Write that
+			// returns nil after Flush returned the error would be lost.
+			werr = fmt.Errorf("fanin: writing to destination: %w", werr)
+			w.q.shutdown(werr)
+		}
 		w.mu.Lock()
 		switch {
 		case failed:
@@ -147,7 +153,7 @@ func (w *Writer) flush() {
 		case werr != nil:
 			// A message the destination took part of is not delivered, and
 			// it cannot say which whole ones it took: count the batch.
-			w.err = fmt.Errorf("fanin: writing to destination: %w", werr)
+			w.err = werr
 			w.undelivered += b.msgs
 		case len(b.items) > 0:
 			w.delivered += b.msgs
@@ -155,12 +161,8 @@ func (w *Writer) flush() {
 			w.batches++
 		}
 		w.written = b.seq
-		err = w.err
 		w.cond.Broadcast()
 		w.mu.Unlock()
-		if werr != nil {
-			w.q.shutdown(err)
-		}
 		w.q.release(b.elems) // written (or failed): the room is free again
 		spare = b.items
 	}

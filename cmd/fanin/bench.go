@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
@@ -58,7 +59,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	producers := fs.String("producers", defaultProducers, "comma-separated producer counts, e.g. the seed's 1,2,4,...,8192")
 	strategies := fs.String("strategies", "all", "comma-separated contestants, or all: "+strings.Join(strategy.Names(), ", "))
 	messages := fs.Int("messages", bench.DefaultMessages, "messages per producer")
-	mode := fs.String("mode", "byte", "message format: byte (the seed's 1-byte messages) or framed (id, seq, send time, payload; gives latency)")
+	mode := fs.String("mode", "byte", "message format: byte (the seed's 1-byte messages), framed (id, seq, send time, payload; gives latency) or varied (framed with a length prefix and sizes up to --size)")
 	size := fs.Int("size", 0, fmt.Sprintf("bytes per message in framed mode (%d..%d); 0: %d (byte mode is always 1)", wire.FrameSize, wire.MaxSize, bench.DefaultFramedSize))
 	sinkKind := fs.String("sink", bench.SinkTCP, "tcp: loopback TCP to a verifying sink server in this process; mem: an in-memory verifier (no socket)")
 	addr := fs.String("addr", "", "HOST:PORT of an external `fanin serve` to use instead of the in-process sink (tcp only)")
@@ -74,6 +75,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	scenario := fs.String("scenario", "", "run scenarios instead of the matrix: idle, overload, latency, or all (comma-separated); writes scenarios.json into --out")
 	scenarioTime := fs.Duration("scenario-time", 0, "with --scenario: how long each subject is measured; 0: idle 3s, overload 5s, latency 3s")
+	soak := fs.Duration("soak", 0, fmt.Sprintf("run a soak instead of the matrix: %d lanes and %d shared writers stream random-size messages through one Writer over loopback TCP for this long, then verify everything and report heap and messages/s", bench.DefaultSoakLanes, bench.DefaultSoakShared))
 	fs.Usage = func() {} // help goes to stdout, errors get a one-line hint
 
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +94,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if *scenario != "" {
 		return runScenarios(*scenario, *scenarioTime, *out, args, stdout, stderr)
+	}
+	if *soak != 0 {
+		return runSoak(*soak, stdout, stderr)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -379,6 +384,22 @@ func runScenarios(list string, d time.Duration, out string, args []string, stdou
 			return 1
 		}
 		fmt.Fprintf(stderr, "wrote %s in %s\n", bench.ScenariosJSON, out)
+	}
+	return 0
+}
+
+// runSoak is `fanin bench --soak DURATION`: see bench.Soak.
+func runSoak(d time.Duration, stdout, stderr io.Writer) int {
+	if d < 0 {
+		return badFlag(stderr, "--soak must not be negative")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := bench.Soak(ctx, bench.SoakConfig{Duration: d})
+	fmt.Fprint(stdout, res)
+	if err != nil {
+		fmt.Fprintln(stderr, "fanin bench --soak:", err)
+		return 1
 	}
 	return 0
 }

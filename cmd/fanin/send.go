@@ -37,7 +37,7 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("strategy", "fanin-lanes", "contestant: "+strings.Join(strategy.Names(), ", "))
 	producers := fs.Int("producers", 16, fmt.Sprintf("producer goroutines (1..%d)", wire.MaxProducers))
 	messages := fs.Int("messages", bench.DefaultMessages, "messages per producer")
-	modeName := fs.String("mode", "byte", "message format: byte (the seed's 1-byte messages) or framed (id, seq, send time, payload; gives latency)")
+	modeName := fs.String("mode", "byte", "message format: byte (the seed's 1-byte messages), framed (id, seq, send time, payload; gives latency) or varied (framed with a length prefix and sizes up to --size)")
 	size := fs.Int("size", 0, fmt.Sprintf("bytes per message in framed mode (%d..%d); 0: %d (byte mode is always 1)", wire.FrameSize, wire.MaxSize, bench.DefaultFramedSize))
 	jsonOut := fs.Bool("json", false, "print one JSON object instead of text")
 	timeout := fs.Duration("timeout", 0, "give up after this long (0: no limit; SIGINT/SIGTERM also stop it)")
@@ -62,7 +62,7 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 		return sendBadFlag(stderr, "--mode: "+err.Error())
 	}
 	h := wire.Header{Mode: mode, Producers: *producers, Messages: *messages, Size: 1, Label: *name}
-	if mode == wire.Framed {
+	if mode != wire.Byte {
 		h.Size = *size
 		if h.Size == 0 {
 			h.Size = bench.DefaultFramedSize

@@ -90,7 +90,7 @@ func TestSendFlags(t *testing.T) {
 		{[]string{"--producers", "x"}, "invalid value"},
 		{[]string{"--messages", "0"}, "messages"},
 		{[]string{"--strategy", "nope"}, "chan-serial, chan-batch"},
-		{[]string{"--mode", "bits"}, "byte or framed"},
+		{[]string{"--mode", "bits"}, "want byte, framed or varied"},
 		{[]string{"--mode", "framed", "--size", "8"}, "size 8"},
 		{[]string{"--size", "20"}, "framed mode only"},
 		{[]string{"--timeout", "-1s"}, "--timeout"},

@@ -150,7 +150,7 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Size == 0 {
 		c.Size = 1
-		if c.Mode == wire.Framed {
+		if c.Mode != wire.Byte { // framed and varied messages carry a frame
 			c.Size = DefaultFramedSize
 		}
 	}
@@ -422,7 +422,7 @@ func summarize(cfg Config, name string, h wire.Header, samples []sample, single 
 		Single:              single,
 	}
 	r.TotalMsMedian = r.NsPerMsgMedian * msgs / 1e6
-	if h.Mode == wire.Framed {
+	if h.Mode != wire.Byte {
 		r.LatencyP50Us = median(p50)
 		r.LatencyP99Us = median(p99)
 	}

@@ -11,11 +11,15 @@ import (
 func ByteValue(seq int) byte { return byte((seq + 1) % 255) }
 
 // AppendMessage appends message seq (0-based) of producer p: exactly h.Size
-// bytes. In Framed mode it reads the clock (time.Now().UnixNano()) for the
+// bytes (VariedSize bytes in Varied mode). In Framed and Varied mode it reads the clock (time.Now().UnixNano()) for the
 // send time. Every contestant uses this same function, so they all pay the
 // same cost per message; it does not allocate when dst has the capacity.
 func AppendMessage(dst []byte, h Header, producer, seq int) []byte {
-	if h.Mode != Framed {
+	switch h.Mode {
+	case Varied:
+		return appendVaried(dst, h, producer, seq)
+	case Framed:
+	default:
 		return append(dst, ByteValue(seq))
 	}
 	return appendFrame(dst, h.Size, producer, seq)

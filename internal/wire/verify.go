@@ -86,7 +86,7 @@ type Verifier struct {
 	counts *[4][256]uint64
 
 	// Framed mode.
-	prods      []producerState
+	prods      producerTable
 	frame      [FrameSize]byte // fixed part of the current message
 	frameN     int
 	payLeft    int // payload bytes of the current message still to come
@@ -97,14 +97,15 @@ type Verifier struct {
 	corrupt    int64
 	outOfOrder int64
 	lat        *latencyHist
+	varied     variedState // Varied mode: the length prefix being read
 }
 
 // NewVerifier returns a Verifier for a stream announced by h, which must be
 // valid (as ReadHeader returns it).
 func NewVerifier(h Header) *Verifier {
 	v := &Verifier{h: h, total: h.TotalBytes(), now: time.Now}
-	if h.Mode == Framed {
-		v.prods = make([]producerState, h.Producers)
+	if h.Mode == Framed || h.Mode == Varied {
+		v.prods = newProducerTable(h.Producers)
 		v.lat = new(latencyHist)
 	} else {
 		v.counts = new([4][256]uint64)
@@ -131,6 +132,8 @@ func (v *Verifier) Write(p []byte) (int, error) {
 	if len(in) > 0 {
 		if v.counts != nil {
 			countBytes(v.counts, in)
+		} else if v.h.Mode == Varied {
+			v.writeVaried(in, t.UnixNano())
 		} else {
 			v.writeFramed(in, t.UnixNano())
 		}
@@ -230,7 +233,7 @@ func (v *Verifier) endMessage(now int64) {
 		}
 		return
 	}
-	s := &v.prods[producer]
+	s := v.prods.at(int(producer))
 	switch {
 	case seq+1 == s.next:
 		v.errorf("producer %d: seq %d repeated", producer, seq)
@@ -339,8 +342,8 @@ func (v *Verifier) Verdict() Verdict {
 		vd.ReceivedMessages = v.messages
 		vd.OutOfOrder = v.outOfOrder
 		wantSum, wantSq := seqSums(uint64(h.Messages))
-		for p := range v.prods {
-			s := &v.prods[p]
+		for p := range h.Producers {
+			s := v.prods.get(p)
 			n := uint64(h.Messages)
 			switch {
 			case s.count < n:
@@ -375,4 +378,34 @@ func (v *Verifier) Verdict() Verdict {
 	vd.OK = len(errs) == 0 && v.recv == v.total && vd.Duplicates == 0 && vd.Missing == 0 &&
 		vd.OutOfOrder == 0 && v.corrupt == 0
 	return vd
+}
+
+// producerTable holds the per-producer state in pages allocated as producers
+// appear in the stream, so that what a connection costs follows what it
+// sends: a header announcing a million producers buys nothing by itself.
+type producerTable struct {
+	pages [][]producerState
+}
+
+const producerPage = 1024
+
+func newProducerTable(producers int) producerTable {
+	return producerTable{pages: make([][]producerState, (producers+producerPage-1)/producerPage)}
+}
+
+// at returns producer p's state, allocating its page on first use.
+func (t *producerTable) at(p int) *producerState {
+	page := &t.pages[p/producerPage]
+	if *page == nil {
+		*page = make([]producerState, producerPage)
+	}
+	return &(*page)[p%producerPage]
+}
+
+// get returns producer p's state without allocating: zero if never seen.
+func (t *producerTable) get(p int) producerState {
+	if page := t.pages[p/producerPage]; page != nil {
+		return page[p%producerPage]
+	}
+	return producerState{}
 }

@@ -26,6 +26,9 @@ const (
 	// (UnixNano) | payload, little endian, so exactly-once delivery,
 	// per-producer order and latency can be verified.
 	Framed Mode = 2
+	// Varied messages have sizes that vary from message to message; see
+	// VariedSize and AppendMessage (varied.go).
+	Varied Mode = 3
 )
 
 // ParseMode accepts the names printed by Mode.String, for command-line flags.
@@ -35,8 +38,10 @@ func ParseMode(s string) (Mode, error) {
 		return Byte, nil
 	case "framed":
 		return Framed, nil
+	case "varied":
+		return Varied, nil
 	}
-	return 0, fmt.Errorf("wire: unknown mode %q (want byte or framed)", s)
+	return 0, fmt.Errorf("wire: unknown mode %q (want byte, framed or varied)", s)
 }
 
 // String returns the name ParseMode accepts, so modes round-trip through flags and logs.
@@ -46,6 +51,8 @@ func (m Mode) String() string {
 		return "byte"
 	case Framed:
 		return "framed"
+	case Varied:
+		return "varied"
 	}
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
@@ -76,7 +83,7 @@ type Header struct {
 	Mode      Mode
 	Producers int    // >= 1
 	Messages  int    // messages per producer, >= 1
-	Size      int    // bytes per message: exactly 1 in Byte mode; FrameSize..MaxSize in Framed mode
+	Size      int    // bytes per message: exactly 1 in Byte mode; FrameSize..MaxSize in Framed mode; the largest, VariedMin..MaxSize, in Varied mode
 	Label     string // free text for logs (e.g. the strategy name), at most MaxLabel bytes
 }
 
@@ -91,6 +98,10 @@ func (h Header) Validate() error {
 	case Framed:
 		if h.Size < FrameSize || h.Size > MaxSize {
 			return fmt.Errorf("wire: size %d in framed mode (must be %d..%d)", h.Size, FrameSize, MaxSize)
+		}
+	case Varied:
+		if h.Size < VariedMin || h.Size > MaxSize {
+			return fmt.Errorf("wire: size %d in varied mode (must be %d..%d)", h.Size, VariedMin, MaxSize)
 		}
 	default:
 		return fmt.Errorf("wire: unknown mode %d", uint8(h.Mode))
@@ -119,7 +130,12 @@ func (h Header) Validate() error {
 func (h Header) TotalMessages() int64 { return int64(h.Producers) * int64(h.Messages) }
 
 // TotalBytes is the exact length of the stream (without the header).
-func (h Header) TotalBytes() int64 { return h.TotalMessages() * int64(h.Size) }
+func (h Header) TotalBytes() int64 {
+	if h.Mode == Varied {
+		return variedTotal(h)
+	}
+	return h.TotalMessages() * int64(h.Size)
+}
 
 // AppendBinary implements encoding.BinaryAppender. It refuses an invalid
 // header so that a sender cannot announce a workload the sink will reject.
@@ -162,7 +178,7 @@ func ReadHeader(r io.Reader) (Header, error) {
 		return Header{}, fmt.Errorf("wire: unsupported header version %d (want %d)", fixed[4], headerVersion)
 	}
 	mode := Mode(fixed[5])
-	if mode != Byte && mode != Framed {
+	if mode != Byte && mode != Framed && mode != Varied {
 		return Header{}, fmt.Errorf("wire: unknown mode %d", fixed[5])
 	}
 	producers := binary.LittleEndian.Uint32(fixed[6:])

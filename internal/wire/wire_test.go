@@ -17,7 +17,7 @@ func TestParseMode(t *testing.T) {
 			t.Errorf("ParseMode(%q) = %v, %v; want %v", m.String(), got, err, m)
 		}
 	}
-	if _, err := ParseMode("bytes"); err == nil || !strings.Contains(err.Error(), "byte or framed") {
+	if _, err := ParseMode("bytes"); err == nil || !strings.Contains(err.Error(), "byte, framed or varied") {
 		t.Errorf("ParseMode(bytes) error = %v, want one listing the valid modes", err)
 	}
 	if s := Mode(7).String(); s != "mode(7)" {
@@ -136,7 +136,7 @@ func TestReadHeaderErrors(t *testing.T) {
 		{"short label", good[:len(good)-1], "label", io.ErrUnexpectedEOF},
 		{"bad magic", badMagic, "bad magic", nil},
 		{"version", encodeRaw(9, Byte, 1, 1, 1, ""), "version 9", nil},
-		{"mode", encodeRaw(headerVersion, 3, 1, 1, 1, ""), "unknown mode 3", nil},
+		{"mode", encodeRaw(headerVersion, 9, 1, 1, 1, ""), "unknown mode 9", nil},
 		{"zero producers", encodeRaw(headerVersion, Byte, 0, 1, 1, ""), "producers", nil},
 		{"too many producers", encodeRaw(headerVersion, Byte, MaxProducers+1, 1, 1, ""), "producers", nil},
 		{"huge producers", encodeRaw(headerVersion, Byte, 1<<32-1, 1, 1, ""), "producers", nil},
