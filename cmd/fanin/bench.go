@@ -90,7 +90,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		return badFlag(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+		return usageError(stderr, "bench", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if *scenario != "" {
 		return runScenarios(*scenario, *scenarioTime, *out, args, stdout, stderr)
@@ -122,26 +122,26 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	if cfg.Producers, err = bench.ParseProducers(*producers); err != nil {
-		return badFlag(stderr, "--producers: "+err.Error())
+		return usageError(stderr, "bench", "--producers: "+err.Error())
 	}
 	if cfg.Strategies, err = bench.ParseStrategies(*strategies); err != nil {
-		return badFlag(stderr, "--strategies: "+err.Error())
+		return usageError(stderr, "bench", "--strategies: "+err.Error())
 	}
 	if cfg.Mode, err = wire.ParseMode(*mode); err != nil {
-		return badFlag(stderr, "--mode: "+err.Error())
+		return usageError(stderr, "bench", "--mode: "+err.Error())
 	}
 	switch {
 	case *messages < 1:
-		return badFlag(stderr, "--messages must be at least 1")
+		return usageError(stderr, "bench", "--messages must be at least 1")
 	case *size < 0:
-		return badFlag(stderr, "--size must not be negative")
+		return usageError(stderr, "bench", "--size must not be negative")
 	case *minRuns < 1 || *maxRuns < *minRuns:
-		return badFlag(stderr, "need 1 <= --min-runs <= --max-runs")
+		return usageError(stderr, "bench", "need 1 <= --min-runs <= --max-runs")
 	case *minTime < 0:
-		return badFlag(stderr, "--min-time must not be negative")
+		return usageError(stderr, "bench", "--min-time must not be negative")
 	}
 	if cfg.Mode == wire.Byte && *size > 1 {
-		return badFlag(stderr, "--size applies to framed mode only (byte messages are 1 byte)")
+		return usageError(stderr, "bench", "--size applies to framed and varied modes only (byte messages are 1 byte)")
 	}
 	if cfg.Mode == wire.Byte {
 		cfg.Size = 1
@@ -150,7 +150,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		cfg.MinTime = -1 // the library's "no minimum"; its 0 means "default"
 	}
 	if err := cfg.Validate(); err != nil {
-		return badFlag(stderr, err.Error())
+		return usageError(stderr, "bench", err.Error())
 	}
 
 	rep := report.New()
@@ -209,12 +209,6 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wrote %s, %s, %s, %s in %s\n", resultsJSON, resultsCSV, report.ChartSVG, report.ChartPNG, *out)
 	}
 	return 0
-}
-
-// badFlag reports a usage error: exit status 2, like the flag package.
-func badFlag(stderr io.Writer, msg string) int {
-	fmt.Fprintf(stderr, "fanin bench: %s\nRun \"fanin bench --help\" for the flags.\n", msg)
-	return 2
 }
 
 func joinInts(v []int) string {
@@ -363,10 +357,10 @@ func startCPUProfile(path string) (stop func(), err error) {
 func runScenarios(list string, d time.Duration, out string, args []string, stdout, stderr io.Writer) int {
 	names, err := bench.ParseScenarios(list)
 	if err != nil {
-		return badFlag(stderr, "--scenario: "+err.Error())
+		return usageError(stderr, "bench", "--scenario: "+err.Error())
 	}
 	if d < 0 {
-		return badFlag(stderr, "--scenario-time must not be negative")
+		return usageError(stderr, "bench", "--scenario-time must not be negative")
 	}
 	res, err := bench.RunScenarios(context.Background(), names, bench.ScenarioConfig{Duration: d, Log: stderr})
 	res.Command = commandLine(args)
@@ -391,7 +385,7 @@ func runScenarios(list string, d time.Duration, out string, args []string, stdou
 // runSoak is `fanin bench --soak DURATION`: see bench.Soak.
 func runSoak(d time.Duration, stdout, stderr io.Writer) int {
 	if d < 0 {
-		return badFlag(stderr, "--soak must not be negative")
+		return usageError(stderr, "bench", "--soak must not be negative")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

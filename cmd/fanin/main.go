@@ -47,3 +47,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return cmd(args[1:], stdout, stderr)
 }
+
+// usageError reports a usage error of the named command and returns exit
+// status 2, as the flag package does. An empty msg means the flag package has
+// already printed the error.
+func usageError(stderr io.Writer, command, msg string) int {
+	if msg != "" {
+		fmt.Fprintf(stderr, "fanin %s: %s\n", command, msg)
+	}
+	fmt.Fprintf(stderr, "Run \"fanin %s --help\" for the flags.\n", command)
+	return 2
+}

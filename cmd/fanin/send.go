@@ -49,17 +49,17 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 			fs.PrintDefaults()
 			return 0
 		}
-		return sendBadFlag(stderr, "") // the flag package has printed the error
+		return usageError(stderr, "send", "") // the flag package has printed the error
 	}
 	if fs.NArg() > 0 {
-		return sendBadFlag(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+		return usageError(stderr, "send", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if *timeout < 0 {
-		return sendBadFlag(stderr, "--timeout must not be negative")
+		return usageError(stderr, "send", "--timeout must not be negative")
 	}
 	mode, err := wire.ParseMode(*modeName)
 	if err != nil {
-		return sendBadFlag(stderr, "--mode: "+err.Error())
+		return usageError(stderr, "send", "--mode: "+err.Error())
 	}
 	h := wire.Header{Mode: mode, Producers: *producers, Messages: *messages, Size: 1, Label: *name}
 	if mode != wire.Byte {
@@ -68,14 +68,14 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 			h.Size = bench.DefaultFramedSize
 		}
 	} else if *size > 1 {
-		return sendBadFlag(stderr, "--size applies to framed mode only (byte messages are 1 byte)")
+		return usageError(stderr, "send", "--size applies to framed and varied modes only (byte messages are 1 byte)")
 	}
 	if err := h.Validate(); err != nil {
-		return sendBadFlag(stderr, err.Error())
+		return usageError(stderr, "send", err.Error())
 	}
 	st, err := strategy.Lookup(*name)
 	if err != nil {
-		return sendBadFlag(stderr, "--strategy: "+err.Error())
+		return usageError(stderr, "send", "--strategy: "+err.Error())
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -107,15 +107,6 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// sendBadFlag reports a usage error: exit status 2, like the flag package.
-func sendBadFlag(stderr io.Writer, msg string) int {
-	if msg != "" {
-		fmt.Fprintf(stderr, "fanin send: %s\n", msg)
-	}
-	fmt.Fprintln(stderr, `Run "fanin send --help" for the flags.`)
-	return 2
 }
 
 // sendResult is what fanin send reports (the JSON of --json).

@@ -92,7 +92,7 @@ func TestSendFlags(t *testing.T) {
 		{[]string{"--strategy", "nope"}, "chan-serial, chan-batch"},
 		{[]string{"--mode", "bits"}, "want byte, framed or varied"},
 		{[]string{"--mode", "framed", "--size", "8"}, "size 8"},
-		{[]string{"--size", "20"}, "framed mode only"},
+		{[]string{"--size", "20"}, "framed and varied modes only"},
 		{[]string{"--timeout", "-1s"}, "--timeout"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {

@@ -49,19 +49,19 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			fs.PrintDefaults()
 			return 0
 		}
-		return serveBadFlag(stderr, "") // the flag package has printed the error
+		return usageError(stderr, "serve", "") // the flag package has printed the error
 	}
 	switch {
 	case fs.NArg() > 0:
-		return serveBadFlag(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+		return usageError(stderr, "serve", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	case *readBuffer < 1:
-		return serveBadFlag(stderr, "--read-buffer must be at least 1")
+		return usageError(stderr, "serve", "--read-buffer must be at least 1")
 	case *idle <= 0:
-		return serveBadFlag(stderr, "--idle-timeout must be positive")
+		return usageError(stderr, "serve", "--idle-timeout must be positive")
 	case *maxBytes < 1:
-		return serveBadFlag(stderr, "--max-bytes must be at least 1")
+		return usageError(stderr, "serve", "--max-bytes must be at least 1")
 	case *shutdownTimeout < 0:
-		return serveBadFlag(stderr, "--shutdown-timeout must not be negative")
+		return usageError(stderr, "serve", "--shutdown-timeout must not be negative")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -102,15 +102,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// serveBadFlag reports a usage error: exit status 2, like the flag package.
-func serveBadFlag(stderr io.Writer, msg string) int {
-	if msg != "" {
-		fmt.Fprintf(stderr, "fanin serve: %s\n", msg)
-	}
-	fmt.Fprintln(stderr, `Run "fanin serve --help" for the flags.`)
-	return 2
 }
 
 // connLogger prints the server's events, one line each, from any goroutine.
