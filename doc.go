@@ -36,8 +36,9 @@
 //     Write returned nil) is delivered once. A Writer whose destination
 //     fails counts the messages it could not write in Stats.Undelivered;
 //     once closed, Delivered + Undelivered == Accepted.
-//   - Bounded: at most the capacity is buffered; producers park while it is
-//     full and a push whose context ends while parked is not enqueued.
+//   - Bounded: at most the capacity is buffered (a Writer counts the batch it
+//     is writing too); producers park while it is full, and a push whose
+//     context ends while parked is not enqueued.
 //   - No spinning: an idle consumer and full-queue producers are parked on
 //     channels and use no CPU.
 //   - Clean shutdown: Close releases parked producers with ErrClosed, keeps
@@ -50,8 +51,15 @@
 // slice for a spare and copies what the lanes published since its last
 // visit, so its cost per message is a memory copy. A lane is a linked list
 // of chunks written by one goroutine and read by the consumer; the producer
-// reserves room from the queue's capacity in blocks under the queue's lock,
-// then writes each message and publishes it with one atomic store. The
-// consumer learns which lanes have data from a ready list that a lane joins
-// once per batch, not once per message.
+// reserves room from the queue's capacity in blocks under the queue's lock
+// (growing while it keeps pushing, handed back when others wait), then
+// writes each message and publishes it with one atomic store. The consumer
+// learns which lanes have data from a ready list that a lane joins once per
+// batch, not once per message. The shared path takes one short lock per
+// message: it promises per-goroutine order, which needs a single point of
+// order, and on two cores that point costs a cache-line transfer whenever
+// both cores push at once.
+//
+// Memory is up to about twice the capacity (the buffer being filled and the
+// batch being written are separate arrays) plus one chunk per open lane.
 package fanin
