@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
@@ -46,11 +45,6 @@ var quickDefaults = map[string]string{
 	"max-runs":  "5",
 }
 
-// Result file names inside --out.
-const (
-	resultsJSON = "results.json"
-	resultsCSV  = "results.csv"
-)
 
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -202,11 +196,11 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *out != "" {
-		if err := writeResults(*out, rep, order); err != nil {
+		if err := report.WriteFiles(*out, rep, order); err != nil {
 			fmt.Fprintf(stderr, "fanin bench: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "wrote %s, %s, %s, %s in %s\n", resultsJSON, resultsCSV, report.ChartSVG, report.ChartPNG, *out)
+		fmt.Fprintf(stderr, "wrote %s, %s, %s, %s in %s\n", report.ResultsJSON, report.ResultsCSV, report.ChartSVG, report.ChartPNG, *out)
 	}
 	return 0
 }
@@ -229,31 +223,6 @@ func commandLine(args []string) string {
 		parts = append(parts, a)
 	}
 	return strings.Join(parts, " ")
-}
-
-// writeResults writes every artefact into dir, creating it if needed.
-func writeResults(dir string, rep report.Report, order []string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	write := func(name string, fn func(io.Writer) error) error {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		if err := fn(f); err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		return f.Close()
-	}
-	if err := write(resultsJSON, func(w io.Writer) error { return report.WriteJSON(w, rep) }); err != nil {
-		return err
-	}
-	if err := write(resultsCSV, func(w io.Writer) error { return report.WriteCSV(w, rep.Results) }); err != nil {
-		return err
-	}
-	return report.WriteChart(dir, rep, order)
 }
 
 // progress shows where the benchmark is: a live bar on a terminal, one

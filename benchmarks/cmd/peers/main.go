@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -162,7 +161,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = writeTables(stdout, rep, order)
 	}
 	if err == nil && *out != "" {
-		err = writeResults(*out, rep, order)
+		err = report.WriteFiles(*out, rep, order)
 		if err == nil {
 			fmt.Fprintf(stderr, "wrote results.json, results.csv, %s, %s in %s\n", report.ChartSVG, report.ChartPNG, *out)
 		}
@@ -295,27 +294,3 @@ func badFlag(stderr io.Writer, msg string) int {
 	return 2
 }
 
-// writeResults writes every artefact into dir, creating it if needed.
-func writeResults(dir string, rep report.Report, order []string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	write := func(name string, fn func(io.Writer) error) error {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		if err := fn(f); err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		return f.Close()
-	}
-	if err := write("results.json", func(w io.Writer) error { return report.WriteJSON(w, rep) }); err != nil {
-		return err
-	}
-	if err := write("results.csv", func(w io.Writer) error { return report.WriteCSV(w, rep.Results) }); err != nil {
-		return err
-	}
-	return report.WriteChart(dir, rep, order)
-}
