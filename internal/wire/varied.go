@@ -131,21 +131,7 @@ func (v *Verifier) writeVaried(p []byte, now int64) {
 			}
 			continue
 		}
-		n := min(len(p), v.payLeft)
-		if v.payOK {
-			for i, b := range p[:n] {
-				if b != v.payBase+byte(v.payOff+i) {
-					v.payOK = false
-					v.errorf("message %d: payload corrupted at byte %d (producer %d seq %d)",
-						v.messages, VariedMin+v.payOff+i,
-						binary.LittleEndian.Uint32(v.frame[0:]), binary.LittleEndian.Uint32(v.frame[4:]))
-					break
-				}
-			}
-		}
-		v.payOff += n
-		v.payLeft -= n
-		p = p[n:]
+		p = p[v.checkPayload(p, VariedMin):]
 		if v.payLeft == 0 {
 			s.n = 0
 			v.endMessage(now)

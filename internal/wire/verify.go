@@ -193,25 +193,32 @@ func (v *Verifier) writeFramed(p []byte, now int64) {
 			}
 			continue
 		}
-		n := min(len(p), v.payLeft)
-		if v.payOK {
-			for i, b := range p[:n] {
-				if b != v.payBase+byte(v.payOff+i) {
-					v.payOK = false
-					v.errorf("message %d: payload corrupted at byte %d (producer %d seq %d)",
-						v.messages, FrameSize+v.payOff+i,
-						binary.LittleEndian.Uint32(v.frame[0:]), binary.LittleEndian.Uint32(v.frame[4:]))
-					break
-				}
-			}
-		}
-		v.payOff += n
-		v.payLeft -= n
-		p = p[n:]
+		p = p[v.checkPayload(p, FrameSize):]
 		if v.payLeft == 0 {
 			v.endMessage(now)
 		}
 	}
+}
+
+// checkPayload checks and consumes the next bytes of the current message's
+// payload from p, which starts at byte offset head of the message, and
+// returns how many it consumed.
+func (v *Verifier) checkPayload(p []byte, head int) int {
+	n := min(len(p), v.payLeft)
+	if v.payOK {
+		for i, b := range p[:n] {
+			if b != v.payBase+byte(v.payOff+i) {
+				v.payOK = false
+				v.errorf("message %d: payload corrupted at byte %d (producer %d seq %d)",
+					v.messages, head+v.payOff+i,
+					binary.LittleEndian.Uint32(v.frame[0:]), binary.LittleEndian.Uint32(v.frame[4:]))
+				break
+			}
+		}
+	}
+	v.payOff += n
+	v.payLeft -= n
+	return n
 }
 
 // endMessage accounts for the message whose last byte has just arrived.
