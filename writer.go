@@ -90,6 +90,10 @@ func (w *Writer) Flush() error {
 // are released with ErrClosed, and everything accepted is written. Close
 // waits for the flusher to finish and returns the first destination error,
 // or nil. It does not close the destination. Close is idempotent.
+//
+// Close waits for the destination's last Write: if that can block for long,
+// bound it there (a write deadline on a net.Conn fails the Write, and Close
+// then returns that error, with the rest counted as undelivered).
 func (w *Writer) Close() error {
 	w.q.Close()
 	<-w.done
