@@ -28,10 +28,17 @@ func (ChanxUnbounded) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s ChanxUnbounded) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := strategy.NewHarness(s.Name(), dst, h)
-	if err != nil {
-		return nil, err
-	}
+	return prepare(s.Name(), s.fanIn, dst, h)
+}
+
+// Open implements Peer.
+func (s ChanxUnbounded) Open(dst io.Writer, h wire.Header) (strategy.Feeder, error) {
+	return open(s.Name(), s.fanIn, dst, h)
+}
+
+// fanIn builds the peer's fan-in in front of dst for run r: one
+// constructor for both Prepare and Open.
+func (s ChanxUnbounded) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header) (fanIn, error) {
 	// The context is never cancelled: closing In is chanx's way to finish
 	// (Out then delivers everything and closes); cancelling would drop data.
 	ch := chanx.NewUnboundedChan[[]byte](context.Background(), queueCap)
@@ -42,27 +49,30 @@ func (s ChanxUnbounded) Prepare(dst io.Writer, h wire.Header) (strategy.Run, err
 		return true
 	}
 	buf, room := batchBuf(h)
-	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, func() { close(in) }, func() {
-		failed := false
-		for m := range out {
-			if failed {
-				continue // drain until the last producer closes In
-			}
-			buf = append(buf[:0], m...)
-		more:
-			for len(buf) <= room {
-				select {
-				case m, ok := <-out:
-					if !ok {
+	return fanIn{
+		sender: func(int) strategy.SendFunc { return send },
+		done:   func() { close(in) },
+		consume: func() {
+			failed := false
+			for m := range out {
+				if failed {
+					continue // drain until the last producer closes In
+				}
+				buf = append(buf[:0], m...)
+			more:
+				for len(buf) <= room {
+					select {
+					case m, ok := <-out:
+						if !ok {
+							break more
+						}
+						buf = append(buf, m...)
+					default:
 						break more
 					}
-					buf = append(buf, m...)
-				default:
-					break more
 				}
+				failed = !r.WriteBatch(buf)
 			}
-			failed = !r.WriteBatch(buf)
-		}
-	})
-	return r, nil
+		},
+	}, nil
 }

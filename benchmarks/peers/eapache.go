@@ -27,10 +27,17 @@ func (EapacheBatching) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s EapacheBatching) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := strategy.NewHarness(s.Name(), dst, h)
-	if err != nil {
-		return nil, err
-	}
+	return prepare(s.Name(), s.fanIn, dst, h)
+}
+
+// Open implements Peer.
+func (s EapacheBatching) Open(dst io.Writer, h wire.Header) (strategy.Feeder, error) {
+	return open(s.Name(), s.fanIn, dst, h)
+}
+
+// fanIn builds the peer's fan-in in front of dst for run r: one
+// constructor for both Prepare and Open.
+func (s EapacheBatching) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header) (fanIn, error) {
 	ch := channels.NewBatchingChannel(queueCap)
 	in, out := ch.In(), ch.Out()
 	mode := h.Mode
@@ -42,21 +49,24 @@ func (s EapacheBatching) Prepare(dst io.Writer, h wire.Header) (strategy.Run, er
 	// exceed batchLimit: the buffer then grows, as it must to keep one
 	// write per batch.
 	buf, _ := batchBuf(h)
-	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, ch.Close, func() {
-		failed := false
-		// After a failure keep receiving (and discarding) until the last
-		// producer, which sees the run stopped, closes the channel: no
-		// producer stays blocked on In.
-		for v := range out {
-			if failed {
-				continue
+	return fanIn{
+		sender: func(int) strategy.SendFunc { return send },
+		done:   ch.Close,
+		consume: func() {
+			failed := false
+			// After a failure keep receiving (and discarding) until the last
+			// producer, which sees the run stopped, closes the channel: no
+			// producer stays blocked on In.
+			for v := range out {
+				if failed {
+					continue
+				}
+				buf = buf[:0]
+				for _, it := range v.([]any) {
+					buf = append(buf, it.([]byte)...)
+				}
+				failed = !r.WriteBatch(buf)
 			}
-			buf = buf[:0]
-			for _, it := range v.([]any) {
-				buf = append(buf, it.([]byte)...)
-			}
-			failed = !r.WriteBatch(buf)
-		}
-	})
-	return r, nil
+		},
+	}, nil
 }

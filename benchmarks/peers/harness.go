@@ -2,7 +2,9 @@ package peers
 
 import (
 	"bytes"
+	"io"
 
+	"github.com/fanin-dev/fanin/internal/strategy"
 	"github.com/fanin-dev/fanin/internal/wire"
 )
 
@@ -69,4 +71,44 @@ func boxed(mode wire.Mode, msg []byte) any {
 		return boxedMsgs[msg[0]]
 	}
 	return bytes.Clone(msg)
+}
+
+// fanIn is a peer's fan-in in the three parts that Harness.Launch and
+// strategy.NewFeed take (see Harness): each peer builds it in one place, so
+// the matrix (Prepare) and the scenarios (Open) measure the same code.
+type fanIn struct {
+	sender  func(p int) strategy.SendFunc
+	done    func()
+	consume func()
+}
+
+// builder is a peer's fanIn constructor.
+type builder func(r *strategy.Harness, dst io.Writer, h wire.Header) (fanIn, error)
+
+// prepare is every peer's Prepare: the fan-in run by the shared producers.
+func prepare(name string, build builder, dst io.Writer, h wire.Header) (strategy.Run, error) {
+	r, err := strategy.NewHarness(name, dst, h)
+	if err != nil {
+		return nil, err
+	}
+	f, err := build(r, dst, h)
+	if err != nil {
+		return nil, err
+	}
+	r.Launch(h.Producers, f.sender, f.done, f.consume)
+	return r, nil
+}
+
+// open is every peer's Open: the fan-in with its consumer started, for
+// producers that the caller (a scenario) runs.
+func open(name string, build builder, dst io.Writer, h wire.Header) (strategy.Feeder, error) {
+	r, err := strategy.NewHarness(name, dst, h)
+	if err != nil {
+		return nil, err
+	}
+	f, err := build(r, dst, h)
+	if err != nil {
+		return nil, err
+	}
+	return strategy.NewFeed(r, f.sender, f.done, f.consume), nil
 }

@@ -9,9 +9,12 @@
 package peers
 
 import (
+	"io"
 	"time"
 
+	"github.com/fanin-dev/fanin/internal/bench"
 	"github.com/fanin-dev/fanin/internal/strategy"
+	"github.com/fanin-dev/fanin/internal/wire"
 )
 
 // A Peer is a contestant from another library. Limitations says, in one
@@ -19,6 +22,9 @@ import (
 type Peer interface {
 	strategy.Strategy
 	Limitations() string
+	// Open opens the same fan-in for producers the caller runs (a
+	// strategy.FeedOpener), for the overload and latency scenarios.
+	Open(dst io.Writer, h wire.Header) (strategy.Feeder, error)
 }
 
 // TunedFlush is zap-buffered's tuned flush interval: short enough that a
@@ -55,3 +61,25 @@ func Limitations() map[string]string {
 	}
 	return m
 }
+
+// ScenarioDesigns returns every peer as a design for the overload and
+// latency scenarios (bench.ScenarioConfig.Extra), each with its bound: the
+// bounded queues hold queueCap messages, zap its 256 KiB buffer (plus the
+// one Write in progress), chanx none.
+func ScenarioDesigns() []bench.ExtraDesign {
+	var out []bench.ExtraDesign
+	for _, p := range All() {
+		d := bench.ExtraDesign{Name: p.Name(), Open: p.Open}
+		switch p.(type) {
+		case XsyncMPMC, WorkivaRing, EapacheBatching:
+			d.Bound = func(h wire.Header) int64 { return queueCap * int64(h.Size) }
+		case ZapBuffered:
+			d.Bound = func(wire.Header) int64 { return zapBufferSize }
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// zapBufferSize is BufferedWriteSyncer's default buffer size (Size 0).
+const zapBufferSize = 256 << 10

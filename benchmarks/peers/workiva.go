@@ -31,10 +31,17 @@ func (WorkivaRing) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s WorkivaRing) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := strategy.NewHarness(s.Name(), dst, h)
-	if err != nil {
-		return nil, err
-	}
+	return prepare(s.Name(), s.fanIn, dst, h)
+}
+
+// Open implements Peer.
+func (s WorkivaRing) Open(dst io.Writer, h wire.Header) (strategy.Feeder, error) {
+	return open(s.Name(), s.fanIn, dst, h)
+}
+
+// fanIn builds the peer's fan-in in front of dst for run r: one
+// constructor for both Prepare and Open.
+func (s WorkivaRing) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header) (fanIn, error) {
 	rb := queue.NewRingBuffer(queueCap)
 	// Dispose on failure releases producers waiting in Put (it returns
 	// ErrDisposed), which is what it is for.
@@ -44,30 +51,33 @@ func (s WorkivaRing) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error)
 		return rb.Put(boxed(mode, msg)) == nil
 	}
 	buf, room := batchBuf(h)
-	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, func() { _ = rb.Put(nil) }, func() {
-		for {
-			it, err := rb.Get()
-			if err != nil || it == nil {
-				return // disposed after a failure, or the end sentinel
-			}
-			buf = append(buf[:0], it.([]byte)...)
-			end := false
-			for len(buf) <= room && rb.Len() > 0 {
-				// Len counts claimed slots, so this Get may wait for a Put
-				// that is mid-way, never for one that has not started.
-				if it, err = rb.Get(); err != nil {
+	return fanIn{
+		sender: func(int) strategy.SendFunc { return send },
+		done:   func() { _ = rb.Put(nil) },
+		consume: func() {
+			for {
+				it, err := rb.Get()
+				if err != nil || it == nil {
+					return // disposed after a failure, or the end sentinel
+				}
+				buf = append(buf[:0], it.([]byte)...)
+				end := false
+				for len(buf) <= room && rb.Len() > 0 {
+					// Len counts claimed slots, so this Get may wait for a Put
+					// that is mid-way, never for one that has not started.
+					if it, err = rb.Get(); err != nil {
+						return
+					}
+					if it == nil {
+						end = true
+						break
+					}
+					buf = append(buf, it.([]byte)...)
+				}
+				if !r.WriteBatch(buf) || end {
 					return
 				}
-				if it == nil {
-					end = true
-					break
-				}
-				buf = append(buf, it.([]byte)...)
 			}
-			if !r.WriteBatch(buf) || end {
-				return
-			}
-		}
-	})
-	return r, nil
+		},
+	}, nil
 }

@@ -30,10 +30,17 @@ func (XsyncMPMC) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s XsyncMPMC) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := strategy.NewHarness(s.Name(), dst, h)
-	if err != nil {
-		return nil, err
-	}
+	return prepare(s.Name(), s.fanIn, dst, h)
+}
+
+// Open implements Peer.
+func (s XsyncMPMC) Open(dst io.Writer, h wire.Header) (strategy.Feeder, error) {
+	return open(s.Name(), s.fanIn, dst, h)
+}
+
+// fanIn builds the peer's fan-in in front of dst for run r: one
+// constructor for both Prepare and Open.
+func (s XsyncMPMC) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header) (fanIn, error) {
 	q := xsync.NewMPMCQueue[[]byte](queueCap)
 	var done, aborted atomic.Bool
 	r.SetAbort(func() { aborted.Store(true) })
@@ -49,33 +56,36 @@ func (s XsyncMPMC) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
 		return true
 	}
 	buf, room := batchBuf(h)
-	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, func() { done.Store(true) }, func() {
-		for {
-			m, ok := q.TryDequeue()
-			for !ok {
-				// done is set after every enqueue has completed, and with
-				// one consumer TryDequeue fails only on an empty queue: so
-				// empty after done means finished.
-				if done.Load() {
-					if m, ok = q.TryDequeue(); !ok {
-						return
+	return fanIn{
+		sender: func(int) strategy.SendFunc { return send },
+		done:   func() { done.Store(true) },
+		consume: func() {
+			for {
+				m, ok := q.TryDequeue()
+				for !ok {
+					// done is set after every enqueue has completed, and with
+					// one consumer TryDequeue fails only on an empty queue: so
+					// empty after done means finished.
+					if done.Load() {
+						if m, ok = q.TryDequeue(); !ok {
+							return
+						}
+						break
 					}
-					break
+					runtime.Gosched()
+					m, ok = q.TryDequeue()
 				}
-				runtime.Gosched()
-				m, ok = q.TryDequeue()
-			}
-			buf = append(buf[:0], m...)
-			for len(buf) <= room {
-				if m, ok = q.TryDequeue(); !ok {
-					break
+				buf = append(buf[:0], m...)
+				for len(buf) <= room {
+					if m, ok = q.TryDequeue(); !ok {
+						break
+					}
+					buf = append(buf, m...)
 				}
-				buf = append(buf, m...)
+				if !r.WriteBatch(buf) {
+					return // abort releases the producers; what is queued is dropped
+				}
 			}
-			if !r.WriteBatch(buf) {
-				return // abort releases the producers; what is queued is dropped
-			}
-		}
-	})
-	return r, nil
+		},
+	}, nil
 }

@@ -42,15 +42,22 @@ func (s ZapBuffered) Limitations() string {
 
 // Prepare implements strategy.Strategy.
 func (s ZapBuffered) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := strategy.NewHarness(s.Name(), dst, h)
-	if err != nil {
-		return nil, err
-	}
+	return prepare(s.Name(), s.fanIn, dst, h)
+}
+
+// Open implements Peer.
+func (s ZapBuffered) Open(dst io.Writer, h wire.Header) (strategy.Feeder, error) {
+	return open(s.Name(), s.fanIn, dst, h)
+}
+
+// fanIn builds the peer's fan-in in front of dst for run r: one
+// constructor for both Prepare and Open.
+func (s ZapBuffered) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header) (fanIn, error) {
 	ws := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(dst), FlushInterval: s.FlushInterval}
 	// The first Write allocates the buffer and starts the flush goroutine:
 	// an empty one here keeps that out of the timed run.
 	if _, err := ws.Write(nil); err != nil {
-		return nil, err
+		return fanIn{}, err
 	}
 	send := func(msg []byte) bool {
 		// bufio keeps the destination's first error and returns it from
@@ -62,11 +69,14 @@ func (s ZapBuffered) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error)
 		return true
 	}
 	producersDone := make(chan struct{})
-	r.Launch(h.Producers, func(int) strategy.SendFunc { return send }, func() { close(producersDone) }, func() {
-		<-producersDone
-		if err := ws.Stop(); err != nil {
-			r.Fail(fmt.Errorf("peer %s: stop: %w", s.Name(), err))
-		}
-	})
-	return r, nil
+	return fanIn{
+		sender: func(int) strategy.SendFunc { return send },
+		done:   func() { close(producersDone) },
+		consume: func() {
+			<-producersDone
+			if err := ws.Stop(); err != nil {
+				r.Fail(fmt.Errorf("peer %s: stop: %w", s.Name(), err))
+			}
+		},
+	}, nil
 }

@@ -45,7 +45,6 @@ var quickDefaults = map[string]string{
 	"max-runs":  "5",
 }
 
-
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)

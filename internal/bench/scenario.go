@@ -108,8 +108,61 @@ type ScenarioConfig struct {
 	// the designs measured (strategy.FeedNames), in order.
 	Strategies []string
 
+	// Extra are designs from outside internal/strategy (the peers module's),
+	// measured by overload and latency after the project's own, in order.
+	Extra []ExtraDesign
+
 	// Log, if set, gets one line per measured subject, for progress.
 	Log io.Writer
+}
+
+// ExtraDesign is a design the scenarios measure beside the project's own:
+// the scenarios know it only by its name and how to open it.
+type ExtraDesign struct {
+	Name string
+	Open strategy.FeedOpener
+	// Bound, if set, is the most the design buffers for h, in bytes, as
+	// strategy.Bound reports for the project's designs; nil: unbounded.
+	Bound func(h wire.Header) int64
+}
+
+// designs returns the names a scenario measures: the project's (def, or
+// c.Strategies if set) and then the extra ones.
+func (c ScenarioConfig) designs(def []string) []string {
+	names := def
+	if c.Strategies != nil {
+		names = c.Strategies
+	}
+	names = slices.Clone(names)
+	for _, e := range c.Extra {
+		names = append(names, e.Name)
+	}
+	return names
+}
+
+// openFeed opens the named design: an extra one if it has that name, else
+// one of the project's.
+func (c ScenarioConfig) openFeed(name string, dst io.Writer, h wire.Header) (strategy.Feeder, error) {
+	for _, e := range c.Extra {
+		if e.Name == name {
+			return e.Open(dst, h)
+		}
+	}
+	return strategy.OpenFeed(name, dst, h)
+}
+
+// bound is the named design's capacity in bytes for h; 0: none.
+func (c ScenarioConfig) bound(name string, h wire.Header) int64 {
+	for _, e := range c.Extra {
+		if e.Name == name {
+			if e.Bound == nil {
+				return 0
+			}
+			return e.Bound(h)
+		}
+	}
+	b, _ := strategy.Bound(name, h)
+	return b
 }
 
 func (c ScenarioConfig) normalize() ScenarioConfig {
@@ -365,11 +418,7 @@ func heapBytes(s []metrics.Sample) uint64 {
 
 func runOverload(ctx context.Context, cfg ScenarioConfig) ([]OverloadResult, error) {
 	var out []OverloadResult
-	names := OverloadStrategies
-	if cfg.Strategies != nil {
-		names = cfg.Strategies
-	}
-	for _, name := range names {
+	for _, name := range cfg.designs(OverloadStrategies) {
 		r, err := overloadRun(ctx, name, cfg)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", name, err)
@@ -421,7 +470,7 @@ const liveMetric = "/gc/heap/live:bytes"
 func overloadRun(ctx context.Context, name string, cfg ScenarioConfig) (OverloadResult, error) {
 	h := wire.Header{Mode: wire.Framed, Producers: cfg.OverloadProducers, Messages: overloadMessages,
 		Size: cfg.Size, Label: name}
-	capacity, _ := strategy.Bound(name, h)
+	capacity := cfg.bound(name, h)
 	res := OverloadResult{Strategy: name, Producers: h.Producers, Size: h.Size,
 		SinkRate: cfg.SinkRate, CapacityBytes: capacity}
 
@@ -435,7 +484,7 @@ func overloadRun(ctx context.Context, name string, cfg ScenarioConfig) (Overload
 		return res, err
 	}
 	sink := newThrottle(check, cfg.SinkRate)
-	feed, err := strategy.OpenFeed(name, sink, h)
+	feed, err := cfg.openFeed(name, sink, h)
 	if err != nil {
 		return res, err
 	}
@@ -710,11 +759,7 @@ func (c *frameCheck) err() error {
 
 func runLatency(ctx context.Context, cfg ScenarioConfig) ([]LatencyResult, error) {
 	var out []LatencyResult
-	names := LatencyStrategies
-	if cfg.Strategies != nil {
-		names = cfg.Strategies
-	}
-	for _, name := range names {
+	for _, name := range cfg.designs(LatencyStrategies) {
 		r, err := latencyRun(ctx, name, cfg)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", name, err)
@@ -739,7 +784,7 @@ func latencyRun(ctx context.Context, name string, cfg ScenarioConfig) (LatencyRe
 	h := wire.Header{Mode: wire.Framed, Producers: producers, Messages: messages, Size: cfg.Size, Label: name}
 	res := LatencyResult{Strategy: name, Producers: producers, Size: h.Size}
 	v := wire.NewVerifier(h)
-	feed, err := strategy.OpenFeed(name, v, h)
+	feed, err := cfg.openFeed(name, v, h)
 	if err != nil {
 		return res, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -406,5 +407,48 @@ func TestScenarioOutput(t *testing.T) {
 	var back Scenarios
 	if err := json.Unmarshal(data, &back); err != nil || back.Overload[1].Growth != 590<<20 || !back.Overload[1].HeapLimitHit {
 		t.Errorf("round trip: %+v, %v", back, err)
+	}
+}
+
+// TestScenarioExtraDesigns checks that designs from outside
+// internal/strategy run after the project's, under their own names and
+// bounds, in both scenarios that take them.
+func TestScenarioExtraDesigns(t *testing.T) {
+	opened := map[string]int{}
+	var mu sync.Mutex
+	extra := ExtraDesign{
+		Name: "outside",
+		Open: func(dst io.Writer, h wire.Header) (strategy.Feeder, error) {
+			mu.Lock()
+			opened[h.Label]++
+			mu.Unlock()
+			return strategy.OpenFeed("chan-batch", dst, h)
+		},
+		Bound: func(h wire.Header) int64 { return 7 * int64(h.Size) },
+	}
+	cfg := ScenarioConfig{Duration: 100 * time.Millisecond, OverloadProducers: 4, SinkRate: 10_000_000,
+		LatencyProducers: 2, LatencyRate: 1000, Strategies: []string{"fanin"}, Extra: []ExtraDesign{extra}}
+	res, err := RunScenarios(t.Context(), []string{ScenarioOverload, ScenarioLatency}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Overload) != 2 || res.Overload[1].Strategy != "outside" || !res.Overload[1].Verified {
+		t.Fatalf("overload results %+v", res.Overload)
+	}
+	if got, want := res.Overload[1].CapacityBytes, int64(7*DefaultFramedSize); got != want {
+		t.Errorf("outside's capacity %d, want %d", got, want)
+	}
+	if len(res.Latency) != 2 || res.Latency[1].Strategy != "outside" || !res.Latency[1].Verified {
+		t.Fatalf("latency results %+v", res.Latency)
+	}
+	if opened["outside"] != 2 {
+		t.Errorf("outside opened %d times, want 2", opened["outside"])
+	}
+	var tables bytes.Buffer
+	if err := WriteScenarioTables(&tables, res); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(tables.String(), "\noutside "); n != 2 {
+		t.Errorf("tables list outside %d times, want 2:\n%s", n, tables.String())
 	}
 }

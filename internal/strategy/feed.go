@@ -16,6 +16,22 @@ import (
 // producers that keep a rate, stop at a deadline, or stay quiet, and they
 // need to know exactly what each producer sent.
 
+// Feeder is what the scenarios need of a design's fan-in: *Feed for the
+// project's designs, and the peers module's feeds for other libraries, so
+// that the scenarios measure both the same way.
+type Feeder interface {
+	// Send hands message msg of producer p to the fan-in; see Feed.Send.
+	Send(p int, msg []byte) bool
+	// Close finishes the run and returns its first error; see Feed.Close.
+	Close() error
+}
+
+// FeedOpener opens one design's fan-in in front of dst for the workload h,
+// with its consumer started, as OpenFeed does for the project's designs.
+type FeedOpener func(dst io.Writer, h wire.Header) (Feeder, error)
+
+var _ Feeder = (*Feed)(nil)
+
 // FeedNames are the designs OpenFeed knows.
 var FeedNames = []string{ChanBatch{}.Name(), MutexSwap{}.Name(), Fanin{}.Name(), FaninLanes{}.Name(), Unbounded{}.Name()}
 
@@ -93,6 +109,23 @@ func OpenFeed(name string, dst io.Writer, h wire.Header) (*Feed, error) {
 		return nil, fmt.Errorf("strategy: no feed for %q (valid: %v)", name, FeedNames)
 	}
 	return f, nil
+}
+
+// NewFeed opens a Feed on a fan-in built outside this package (the peers
+// module), from the same three parts Harness.Launch takes, so that a design
+// builds its fan-in once for both: sender(p) is producer p's send function,
+// producersDone is called once by Close, and consume, the consumer's body,
+// starts now. r must be fresh (not launched).
+func NewFeed(r *Harness, sender func(p int) SendFunc, producersDone func(), consume func()) *Feed {
+	f := &Feed{r: r, senders: make([]SendFunc, r.hdr.Producers), done: producersDone}
+	for p := range f.senders {
+		f.senders[p] = sender(p)
+	}
+	if f.done == nil {
+		f.done = func() {}
+	}
+	r.wg.Go(consume)
+	return f
 }
 
 // Send hands message msg of producer p to the fan-in; msg may be reused as

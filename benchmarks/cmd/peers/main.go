@@ -7,7 +7,9 @@
 //
 // It prints the ns/msg table (ratio to fanin-lanes), a memory grid (peak
 // heap, allocations per message) and each peer's limitations, and writes
-// results.json, results.csv and the charts into --out.
+// results.json, results.csv and the charts into --out. With --scenario
+// overload|latency|all it runs fanin bench's overload and light-load
+// latency scenarios instead, for the project's designs and the peers.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/fanin-dev/fanin/benchmarks/peers"
 	"github.com/fanin-dev/fanin/internal/bench"
@@ -37,6 +40,10 @@ and allocations per message, and what each peer cannot do. Every run is
 verified: a run the sink rejects fails the command (exit status 1).
 
 Writes results.json, results.csv, chart.svg and chart.png into --out.
+
+With --scenario, runs fanin bench's overload and light-load latency
+scenarios instead, for the project's designs and every peer, and writes
+scenarios.json into --out.
 
 Flags:
 `
@@ -73,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	longRun := fs.Duration("long-run", bench.DefaultLongRun, "a cell whose first run takes this long runs once; negative: always repeat")
 	runTimeout := fs.Duration("run-timeout", 0, "fail if one run takes longer than this; 0: bench's default")
 	jsonOut := fs.Bool("json", false, "print results.json on stdout instead of the tables")
+	scenario := fs.String("scenario", "", "run scenarios instead of the matrix, the project's designs and the peers: overload, latency, or all (comma-separated); writes scenarios.json into --out")
+	scenarioTime := fs.Duration("scenario-time", 0, "with --scenario: how long each design is measured; 0: overload 5s, latency 3s")
 	fs.Usage = func() {}
 
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +96,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		return badFlag(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if *scenario != "" {
+		return runScenarios(*scenario, *scenarioTime, *out, args, stdout, stderr)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -169,6 +181,50 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "peers: %v\n", err)
 		return 1
+	}
+	return 0
+}
+
+// runScenarios is `peers --scenario`: fanin bench's overload and latency
+// scenarios with every peer measured after the project's designs. The idle
+// scenario is not offered: its subjects are the library's own.
+func runScenarios(list string, d time.Duration, out string, args []string, stdout, stderr io.Writer) int {
+	var names []string
+	if strings.TrimSpace(list) == bench.ScenarioAll {
+		names = []string{bench.ScenarioOverload, bench.ScenarioLatency}
+	} else {
+		var err error
+		if names, err = bench.ParseScenarios(list); err != nil {
+			return badFlag(stderr, "--scenario: "+err.Error())
+		}
+		if slices.Contains(names, bench.ScenarioIdle) {
+			return badFlag(stderr, "--scenario: idle measures the library alone: run it with fanin bench")
+		}
+	}
+	if d < 0 {
+		return badFlag(stderr, "--scenario-time must not be negative")
+	}
+	cfg := bench.ScenarioConfig{Duration: d, Extra: peers.ScenarioDesigns(), Log: stderr}
+	res, err := bench.RunScenarios(context.Background(), names, cfg)
+	res.Command = "go run ./cmd/peers " + strings.Join(args, " ")
+	if err != nil {
+		fmt.Fprintf(stderr, "peers: %v\n", err)
+		return 1
+	}
+	if err := bench.WriteScenarioTables(stdout, res); err != nil {
+		fmt.Fprintf(stderr, "peers: %v\n", err)
+		return 1
+	}
+	fmt.Fprint(stdout, "\nLimitations\n\n")
+	for _, p := range peers.All() {
+		fmt.Fprintf(stdout, "- %s: %s\n", p.Name(), p.Limitations())
+	}
+	if out != "" {
+		if err := bench.WriteScenariosJSON(out, res); err != nil {
+			fmt.Fprintf(stderr, "peers: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "wrote %s in %s\n", bench.ScenariosJSON, out)
 	}
 	return 0
 }
@@ -293,4 +349,3 @@ func badFlag(stderr io.Writer, msg string) int {
 	fmt.Fprintf(stderr, "peers: %s\nRun \"peers --help\" for the flags.\n", msg)
 	return 2
 }
-

@@ -112,3 +112,31 @@ func TestParseStrategies(t *testing.T) {
 		t.Fatalf("peers: %v", names(got))
 	}
 }
+
+// TestRunScenarios runs a short latency scenario with the peers and checks
+// that the table lists every peer, verified, and that scenarios.json is
+// written; idle is refused (its subjects are the library's own).
+func TestRunScenarios(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--scenario", "latency", "--scenario-time", "100ms", "--out", dir}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	out := stdout.String()
+	for _, p := range peers.All() {
+		if !strings.Contains(out, "\n"+p.Name()+" ") || !strings.Contains(out, "- "+p.Name()+": ") {
+			t.Errorf("output lacks %s's row or limitations:\n%s", p.Name(), out)
+		}
+	}
+	if strings.Contains(out, "false") {
+		t.Errorf("a design is not verified:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "scenarios.json")); err != nil {
+		t.Error(err)
+	}
+	stderr.Reset()
+	if code := run([]string{"--scenario", "idle"}, &stdout, &stderr); code != 2 {
+		t.Errorf("--scenario idle: exit %d, want 2; stderr %s", code, stderr.String())
+	}
+}
