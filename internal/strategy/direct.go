@@ -35,7 +35,11 @@ func (s Direct) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 		b := buf[:0]
 		for seq := range h.Messages {
 			for p := range h.Producers {
-				b = wire.AppendMessage(b, h, p, seq)
+				if h.Mode == wire.Byte { // inlined, as in Harness.produce
+					b = append(b, wire.ByteValue(seq))
+				} else {
+					b = wire.AppendMessage(b, h, p, seq)
+				}
 				if len(b) > room {
 					if !r.WriteBatch(b) {
 						return
