@@ -103,7 +103,6 @@ func newQueue[T any](c config) *Queue[T] {
 		wake:     make(chan struct{}, 1),
 		free:     c.capacity,
 	}
-	q.mu.init()
 	return q
 }
 
