@@ -90,7 +90,7 @@ func (p *Producer[T]) Push(ctx context.Context, v T) error {
 		p.woff++
 		return p.publish(1, 1)
 	}
-	return p.pushSlow(ctx, []T{v}, 1)
+	return p.pushSlow(ctx, []T{v}, 1, true)
 }
 
 // TryPush adds v if there is room now. It never parks: it returns nil,
@@ -101,7 +101,7 @@ func (p *Producer[T]) TryPush(v T) error {
 		p.woff++
 		return p.publish(1, 1)
 	}
-	return p.pushSlow(nil, []T{v}, 1)
+	return p.pushSlow(context.Background(), []T{v}, 1, false)
 }
 
 // PushBatch adds all of vs through this lane, contiguous and in order, or
@@ -125,7 +125,7 @@ func (p *Producer[T]) pushMessage(ctx context.Context, vs []T, msgs uint64) erro
 		p.woff += n
 		return p.publish(uint64(n), msgs)
 	}
-	return p.pushSlow(ctx, vs, msgs)
+	return p.pushSlow(ctx, vs, msgs, true)
 }
 
 // err is why a push through p fails: the queue's error wins over the lane's
@@ -174,8 +174,9 @@ func (p *Producer[T]) enqueue(n, msgs uint64) error {
 
 // pushSlow handles everything but the fast path: closed lanes and queues,
 // reserving credit (parking if the queue is full), adding chunks, and
-// messages that span chunks. A nil ctx means do not park.
-func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
+// messages that span chunks. Without mayPark it returns ErrFull instead of
+// parking.
+func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64, mayPark bool) error {
 	if p.closed {
 		return p.err()
 	}
@@ -199,7 +200,7 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
 	}
 	if need := p.wr + n - min(p.limit, p.wr+n); need > 0 {
 		// Unused credit is kept, so reserve only what is missing.
-		if err := p.reserveLocked(ctx, int(need)); err != nil {
+		if err := p.reserveLocked(ctx, int(need), mayPark); err != nil {
 			return err // mu released
 		}
 	}
@@ -233,9 +234,9 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64) error {
 }
 
 // reserveLocked gets at least need more credit, parking while the queue is
-// full (unless ctx is nil). It returns with mu held on success and released
-// on error.
-func (p *Producer[T]) reserveLocked(ctx context.Context, need int) error {
+// full (or returning ErrFull without mayPark). It returns with mu held on
+// success and released on error.
+func (p *Producer[T]) reserveLocked(ctx context.Context, need int, mayPark bool) error {
 	q := p.q
 	// A lane that keeps pushing reserves more each time, up to laneMax: the
 	// lock is then taken once per thousands of messages. Never more than a
@@ -247,7 +248,7 @@ func (p *Producer[T]) reserveLocked(ctx context.Context, need int) error {
 	case q.free >= need && q.waiters.empty():
 		got = min(max(need, min(p.quota, q.free/4)), q.free)
 		q.free -= got
-	case ctx == nil:
+	case !mayPark:
 		q.mu.Unlock()
 		return ErrFull
 	default:

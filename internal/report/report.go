@@ -9,7 +9,6 @@ package report
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"io"
 	"os"
@@ -198,15 +197,4 @@ func index(results []Result) map[cellKey]Result {
 		m[cellKey{r.Strategy, r.Producers}] = r
 	}
 	return m
-}
-
-// sortedResults orders results by producers, then by the given contestant order.
-func sortedResults(results []Result, order []string) []Result {
-	names := strategies(results, order)
-	rank := func(s string) int { return slices.Index(names, s) }
-	out := slices.Clone(results)
-	slices.SortStableFunc(out, func(a, b Result) int {
-		return cmp.Or(cmp.Compare(a.Producers, b.Producers), cmp.Compare(rank(a.Strategy), rank(b.Strategy)))
-	})
-	return out
 }
