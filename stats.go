@@ -21,7 +21,8 @@ type Stats struct {
 	// Waits counts the times a producer parked because the buffer was full.
 	Waits uint64
 	// Buffered is the number of messages accepted and not yet delivered (nor
-	// counted as undelivered), including a batch the consumer is working on.
+	// counted as undelivered); for a Writer it includes the batch being
+	// written.
 	Buffered uint64
 	// Bytes counts bytes written to the destination (Writer only).
 	Bytes uint64
