@@ -149,7 +149,9 @@ func (p *Producer[T]) publish(n, msgs uint64) error {
 }
 
 // enqueue puts the lane on the ready list. If the consumer has already
-// returned io.EOF it takes the last publish back: nobody will read it.
+// returned io.EOF it will read nothing more: the last publish is taken back
+// and refused, unless the consumer read it before it stopped (it may have,
+// while it still held the lane from an earlier publish).
 func (p *Producer[T]) enqueue(n, msgs uint64) error {
 	if !p.queued.CompareAndSwap(false, true) {
 		return nil
@@ -158,12 +160,17 @@ func (p *Producer[T]) enqueue(n, msgs uint64) error {
 	q.mu.Lock()
 	if q.eof {
 		err := q.closeErr
+		// The consumer's last read happened before it set eof under mu, so
+		// p.rd is final here.
+		delivered := uint32(p.rd) == uint32(p.wr)
 		q.mu.Unlock()
+		p.wend = 0 // the lane is dead: later pushes take the slow path and fail
+		if delivered {
+			return nil
+		}
 		p.wr -= n
 		p.msgs -= msgs
 		p.pub.Store(p.msgs<<32 | p.wr&lowMask)
-		p.queued.Store(false)
-		p.wend = 0 // the lane is dead: later pushes take the slow path and fail
 		return err
 	}
 	q.ready = append(q.ready, p)
