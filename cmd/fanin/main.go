@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -57,4 +59,25 @@ func usageError(stderr io.Writer, command, msg string) int {
 	}
 	fmt.Fprintf(stderr, "Run \"fanin %s --help\" for the flags.\n", command)
 	return 2
+}
+
+// parseFlags parses args into fs, the flags of the command fs.Name(). done
+// reports that the command must stop and return code: 0 after --help (the
+// usage goes to stdout), 2 for a bad flag or a stray argument.
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, done bool) {
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // errors get a one-line hint, --help the full usage
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprint(stdout, usage)
+			fs.PrintDefaults()
+			return 0, true
+		}
+		return usageError(stderr, fs.Name(), ""), true // the flag package has printed the error
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, fs.Name(), fmt.Sprintf("unexpected argument %q", fs.Arg(0))), true
+	}
+	return 0, false
 }

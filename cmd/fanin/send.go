@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,7 +31,6 @@ Flags:
 
 func runSend(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "HOST:PORT of the sink (fanin serve)")
 	name := fs.String("strategy", "fanin-lanes", "contestant: "+strings.Join(strategy.Names(), ", "))
 	producers := fs.Int("producers", 16, fmt.Sprintf("producer goroutines (1..%d)", wire.MaxProducers))
@@ -41,18 +39,8 @@ func runSend(args []string, stdout, stderr io.Writer) int {
 	size := fs.Int("size", 0, fmt.Sprintf("bytes per message in framed mode (%d..%d); 0: %d (byte mode is always 1)", wire.FrameSize, wire.MaxSize, bench.DefaultFramedSize))
 	jsonOut := fs.Bool("json", false, "print one JSON object instead of text")
 	timeout := fs.Duration("timeout", 0, "give up after this long (0: no limit; SIGINT/SIGTERM also stop it)")
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprint(stdout, sendUsage)
-			fs.PrintDefaults()
-			return 0
-		}
-		return usageError(stderr, "send", "") // the flag package has printed the error
-	}
-	if fs.NArg() > 0 {
-		return usageError(stderr, "send", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	if code, done := parseFlags(fs, args, sendUsage, stdout, stderr); done {
+		return code
 	}
 	if *timeout < 0 {
 		return usageError(stderr, "send", "--timeout must not be negative")

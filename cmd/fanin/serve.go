@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,7 +32,6 @@ Flags:
 
 func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "HOST:PORT to listen on (port 0: any free port)")
 	echo := fs.Bool("echo", false, "echo every read back to the client, like the seed's server (bounded: dropped when the client does not read)")
 	jsonOut := fs.Bool("json", false, "print JSON lines instead of text")
@@ -41,19 +39,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	idle := fs.Duration("idle-timeout", sink.DefaultIdleTimeout, "close a connection that sends nothing for this long (with a verdict)")
 	maxBytes := fs.Int64("max-bytes", sink.DefaultMaxBytes, "largest stream accepted (header's total bytes)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long open connections may take to finish before they are closed")
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprint(stdout, serveUsage)
-			fs.PrintDefaults()
-			return 0
-		}
-		return usageError(stderr, "serve", "") // the flag package has printed the error
+	if code, done := parseFlags(fs, args, serveUsage, stdout, stderr); done {
+		return code
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageError(stderr, "serve", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	case *readBuffer < 1:
 		return usageError(stderr, "serve", "--read-buffer must be at least 1")
 	case *idle <= 0:
