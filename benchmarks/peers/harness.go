@@ -87,11 +87,7 @@ type builder func(r *strategy.Harness, dst io.Writer, h wire.Header) (fanIn, err
 
 // prepare is every peer's Prepare: the fan-in run by the shared producers.
 func prepare(name string, build builder, dst io.Writer, h wire.Header) (strategy.Run, error) {
-	r, err := strategy.NewHarness(name, dst, h)
-	if err != nil {
-		return nil, err
-	}
-	f, err := build(r, dst, h)
+	r, f, err := newFanIn(name, build, dst, h)
 	if err != nil {
 		return nil, err
 	}
@@ -102,13 +98,19 @@ func prepare(name string, build builder, dst io.Writer, h wire.Header) (strategy
 // open is every peer's Open: the fan-in with its consumer started, for
 // producers that the caller (a scenario) runs.
 func open(name string, build builder, dst io.Writer, h wire.Header) (strategy.Feeder, error) {
-	r, err := strategy.NewHarness(name, dst, h)
-	if err != nil {
-		return nil, err
-	}
-	f, err := build(r, dst, h)
+	r, f, err := newFanIn(name, build, dst, h)
 	if err != nil {
 		return nil, err
 	}
 	return strategy.NewFeed(r, f.sender, f.done, f.consume), nil
+}
+
+// newFanIn builds a peer's fan-in on a fresh harness.
+func newFanIn(name string, build builder, dst io.Writer, h wire.Header) (*strategy.Harness, fanIn, error) {
+	r, err := strategy.NewHarness(name, dst, h)
+	if err != nil {
+		return nil, fanIn{}, err
+	}
+	f, err := build(r, dst, h)
+	return r, f, err
 }
