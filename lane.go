@@ -174,8 +174,7 @@ func (p *Producer[T]) enqueue(n, msgs uint64) error {
 		return err
 	}
 	q.ready = append(q.ready, p)
-	q.wakeConsumerLocked()
-	q.mu.Unlock()
+	q.unlockWaking()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package fanin
 import (
 	"sync"
 	"testing"
+	"testing/synctest"
 )
 
 // The lock excludes: many goroutines increment a plain counter under it, and
@@ -10,6 +11,7 @@ import (
 // Enough goroutines are used that some of them park.
 func TestSpinLockExcludes(t *testing.T) {
 	var l spinLock
+	l.init()
 	counter := 0
 	var wg sync.WaitGroup
 	const goroutines, each = 64, 2000
@@ -26,7 +28,76 @@ func TestSpinLockExcludes(t *testing.T) {
 	if counter != goroutines*each {
 		t.Fatalf("counter = %d, want %d: the lock let two holders in", counter, goroutines*each)
 	}
-	if !l.mu.TryLock() {
+	if !l.TryLock() {
 		t.Fatal("the lock is still held after the last Unlock")
 	}
+}
+
+// The consumer's LockFirst excludes too, and gets its turn among producers
+// that keep the lock busy.
+func TestSpinLockFirstExcludes(t *testing.T) {
+	var l spinLock
+	l.init()
+	counter := 0
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	const producers, first = 8, 2000
+	for range producers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				l.Lock()
+				counter++
+				l.Unlock()
+			}
+		})
+	}
+	mine := 0
+	for range first {
+		l.LockFirst()
+		counter++
+		mine++
+		l.Unlock()
+	}
+	close(stop)
+	wg.Wait()
+	if mine != first || counter < first {
+		t.Fatalf("LockFirst ran %d times, counter %d", mine, counter)
+	}
+	if !l.TryLock() {
+		t.Fatal("the lock is still held after the last Unlock")
+	}
+}
+
+// A LockFirst caller that cannot get the lock parks rather than spinning
+// forever, keeps producers off once the holder unlocks, and is woken by that
+// Unlock.
+func TestSpinLockFirstParksAndWakes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var l spinLock
+		l.init()
+		l.Lock()
+		got := make(chan struct{})
+		go func() {
+			l.LockFirst()
+			close(got)
+		}()
+		synctest.Wait() // only a parked LockFirst is durably blocked
+		if s := l.state.Load(); s != lockHeld|lockWanted|lockParked {
+			t.Fatalf("state = %b, want held, wanted and parked", s)
+		}
+		l.Unlock()
+		if l.TryLock() {
+			t.Fatal("a producer took the lock while LockFirst was due")
+		}
+		<-got
+		if s := l.state.Load(); s != lockHeld {
+			t.Fatalf("state = %b after LockFirst returned, want held only", s)
+		}
+		l.Unlock()
+	})
 }

@@ -103,6 +103,7 @@ func newQueue[T any](c config) *Queue[T] {
 		wake:     make(chan struct{}, 1),
 		free:     c.capacity,
 	}
+	q.mu.init()
 	return q
 }
 
@@ -117,7 +118,7 @@ func (q *Queue[T]) Push(ctx context.Context, v T) error {
 	if q.closeErr == nil && q.free > 0 && q.waiters.empty() {
 		q.free--
 		q.appendLocked(v)
-		q.mu.Unlock()
+		q.unlockWaking()
 		return nil
 	}
 	return q.pushSlow(ctx, v)
@@ -127,16 +128,18 @@ func (q *Queue[T]) Push(ctx context.Context, v T) error {
 // ErrFull or ErrClosed.
 func (q *Queue[T]) TryPush(v T) error {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	var err error
 	switch {
 	case q.closeErr != nil:
-		return q.closeErr
+		err = q.closeErr
 	case q.free < 1 || !q.waiters.empty():
-		return ErrFull
+		err = ErrFull
+	default:
+		q.free--
+		q.appendLocked(v)
 	}
-	q.free--
-	q.appendLocked(v)
-	return nil
+	q.unlockWaking()
+	return err
 }
 
 // PushBatch adds all of vs, contiguous and in order (no other producer's
@@ -165,8 +168,7 @@ func (q *Queue[T]) pushShared(ctx context.Context, vs []T, msgs uint64) error {
 	q.buf = append(q.buf, vs...)
 	q.bufMsgs += msgs
 	q.accepted += msgs
-	q.wakeConsumerLocked()
-	q.mu.Unlock()
+	q.unlockWaking()
 	return nil
 }
 
@@ -182,7 +184,7 @@ func (q *Queue[T]) pushSlow(ctx context.Context, v T) error {
 		return err
 	}
 	q.appendLocked(v)
-	q.mu.Unlock()
+	q.unlockWaking()
 	return nil
 }
 
@@ -191,7 +193,22 @@ func (q *Queue[T]) appendLocked(v T) {
 	q.buf = append(q.buf, v)
 	q.bufMsgs++
 	q.accepted++
-	q.wakeConsumerLocked()
+}
+
+// unlockWaking releases mu, then wakes the consumer if it is parked waiting
+// for messages. The wake-up is sent after the unlock because it can cost a
+// system call (to start a thread for the consumer's goroutine), and every
+// producer would wait for it.
+func (q *Queue[T]) unlockWaking() {
+	wake := q.parked
+	q.parked = false
+	q.mu.Unlock()
+	if wake {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (q *Queue[T]) wakeConsumerLocked() {
@@ -327,7 +344,7 @@ func (q *Queue[T]) shutdown(err error) {
 // call. If ctx ends first it returns (nil, ctx.Err()) and nothing is lost.
 // Concurrent Drain calls are serialised.
 func (q *Queue[T]) Drain(ctx context.Context, spare []T) ([]T, error) {
-	b, err := q.drain(ctx, spare[:0], true)
+	b, err := q.drain(ctx, spare[:0], true, 0)
 	return b.items, err
 }
 
@@ -340,13 +357,16 @@ type batch[T any] struct {
 }
 
 // With release false the batch keeps its room in the queue until the caller
-// gives it back with release: a Writer counts the batch it is writing
-// against its capacity.
-func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool) (batch[T], error) {
+// gives it back, with release or as the next drain's done: a Writer counts
+// the batch it is writing against its capacity.
+func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int) (batch[T], error) {
 	q.consumer.Lock()
 	defer q.consumer.Unlock()
 
-	q.mu.Lock()
+	q.mu.LockFirst()
+	if done > 0 {
+		q.releaseLocked(done)
+	}
 	for len(q.buf) == 0 && len(q.ready) == 0 && !q.drainWanted {
 		if q.closeErr != nil {
 			q.eof = true
@@ -363,7 +383,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool) (batch[T]
 			q.mu.Unlock()
 			return batch[T]{}, ctx.Err()
 		}
-		q.mu.Lock()
+		q.mu.LockFirst()
 	}
 	if q.maxDelay > 0 && !q.urgent && q.closeErr == nil {
 		q.lingerLocked(ctx)
@@ -374,11 +394,17 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool) (batch[T]
 	// Take the shared buffer whole and leave the spare in its place.
 	b := batch[T]{items: q.buf, msgs: q.bufMsgs}
 	q.buf, q.bufMsgs = spare, 0
-	taken := len(b.items)
-	ready := q.ready
-	q.ready = q.readySpare
 	q.drains++
 	b.seq = q.drains
+	b.elems = len(b.items)
+	ready := q.ready
+	if len(ready) == 0 {
+		// No lanes to read: one critical section is enough.
+		q.tookLocked(b, release)
+		q.mu.Unlock()
+		return b, nil
+	}
+	q.ready = q.readySpare
 	q.mu.Unlock()
 
 	// Read the lanes outside the lock: each is single-producer,
@@ -388,7 +414,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool) (batch[T]
 		var n int
 		var m uint64
 		b.items, n, m = p.read(b.items, q)
-		taken += n
+		b.elems += n
 		b.msgs += m
 		if p.unqueue() {
 			again = append(again, p) // it published while we read: keep it ready
@@ -397,31 +423,28 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool) (batch[T]
 	clear(ready)
 	q.readySpare = ready[:0]
 
-	q.mu.Lock()
+	q.mu.LockFirst()
 	q.ready = append(q.ready, again...)
 	clear(again)
 	q.again = again[:0]
-	q.delivered += b.msgs
-	q.maxBatch = max(q.maxBatch, b.msgs)
 	if len(q.recycled) > 0 {
 		keep := max(0, q.capacity/q.chunkLen-len(q.chunks))
 		q.chunks = append(q.chunks, q.recycled[:min(keep, len(q.recycled))]...)
 		clear(q.recycled)
 		q.recycled = q.recycled[:0]
 	}
-	b.elems = taken
-	if release {
-		q.releaseLocked(taken)
-	}
+	q.tookLocked(b, release)
 	q.mu.Unlock()
 	return b, nil
 }
 
-// release gives back the room of n drained elements.
-func (q *Queue[T]) release(n int) {
-	q.mu.Lock()
-	q.releaseLocked(n)
-	q.mu.Unlock()
+// tookLocked counts batch b as drained, and frees its room if release.
+func (q *Queue[T]) tookLocked(b batch[T], release bool) {
+	q.delivered += b.msgs
+	q.maxBatch = max(q.maxBatch, b.msgs)
+	if release {
+		q.releaseLocked(b.elems)
+	}
 }
 
 // requestDrain makes the consumer take a batch that starts after this call,

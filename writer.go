@@ -122,8 +122,9 @@ func (w *Writer) Stats() Stats {
 func (w *Writer) flush() {
 	defer close(w.done)
 	var spare []byte
+	var written int // elements of the last batch: their room is freed by the next drain
 	for {
-		b, err := w.q.drain(context.Background(), spare[:0], false)
+		b, err := w.q.drain(context.Background(), spare[:0], false, written)
 		if err != nil { // io.EOF: closed and empty
 			w.mu.Lock()
 			w.exited = true
@@ -167,7 +168,7 @@ func (w *Writer) flush() {
 		w.written = b.seq
 		w.cond.Broadcast()
 		w.mu.Unlock()
-		w.q.release(b.elems) // written (or failed): the room is free again
+		written = b.elems // written (or failed): the next drain frees the room
 		spare = b.items
 	}
 }
