@@ -123,7 +123,15 @@ func (p *Producer[T]) pushMessage(ctx context.Context, vs []T, msgs uint64) erro
 			copy(p.wbuf[p.woff:], vs)
 		}
 		p.woff += n
-		return p.publish(uint64(n), msgs)
+		// publish, written out: the compiler does not inline it here, and
+		// this is the hot path of every Lane.Write.
+		p.wr += uint64(n)
+		p.msgs += msgs
+		p.pub.Store(p.msgs<<32 | p.wr&lowMask)
+		if p.queued.Load() {
+			return nil
+		}
+		return p.enqueue(uint64(n), msgs)
 	}
 	return p.pushSlow(ctx, vs, msgs, true)
 }
