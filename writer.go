@@ -62,7 +62,10 @@ func NewWriter(dst io.Writer, opts ...Option) *Writer {
 // failed. An empty p is not a message: Write returns 0 and the Writer's
 // error state.
 func (w *Writer) Write(p []byte) (int, error) {
-	return w.WriteContext(context.Background(), p)
+	if err := w.q.pushShared(noContext, p, 1); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // WriteContext is Write with a context: if ctx ends while the call is parked

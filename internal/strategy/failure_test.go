@@ -119,6 +119,9 @@ func TestFailureReleasesBlockedProducers(t *testing.T) {
 				h := header(wire.Framed, 64, 1<<20)
 				w := &gateWriter{gate: make(chan struct{})}
 				r, err := s.Prepare(w, h)
+				if refusedWhole(t, s, err) {
+					return
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -168,6 +171,9 @@ func TestFailureMidStreamStopsPromptly(t *testing.T) {
 				h := header(mode, 64, 1<<24) // 2^30 messages
 				w := &failAfter{limit: 100_000}
 				r, err := s.Prepare(w, h)
+				if refusedWhole(t, s, err) {
+					return
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -287,4 +293,17 @@ func TestBoundedWhileDestinationStalls(t *testing.T) {
 			})
 		})
 	}
+}
+
+// refusedWhole reports whether s is Private, which must refuse a workload
+// too large to buffer whole, and fails the test if it did not.
+func refusedWhole(t *testing.T, s Strategy, err error) bool {
+	t.Helper()
+	if _, ok := s.(Private); !ok {
+		return false
+	}
+	if !errors.Is(err, ErrWorkloadTooLarge) {
+		t.Fatalf("Prepare() = %v, want ErrWorkloadTooLarge", err)
+	}
+	return true
 }

@@ -139,6 +139,11 @@ func checkWriteShape(t *testing.T, name string, h wire.Header, rec *recorder) {
 		if limit := min(int64(swapLimit), total) + int64(h.Size); int64(rec.maxWrite) > limit {
 			t.Errorf("mutex-swap: a write of %d bytes exceeds the bound %d", rec.maxWrite, limit)
 		}
+	case "private":
+		want := (total + batchLimit - 1) / batchLimit
+		if int64(rec.writes) != want || rec.maxWrite > batchLimit {
+			t.Errorf("private: %d writes of at most %d bytes; want %d writes of at most %d", rec.writes, rec.maxWrite, want, batchLimit)
+		}
 	case "direct":
 		chunk := max(min(int64(batchLimit), total), int64(h.Size))
 		per := chunk / int64(h.Size) // messages per full chunk
@@ -150,7 +155,7 @@ func checkWriteShape(t *testing.T, name string, h wire.Header, rec *recorder) {
 }
 
 func TestRegistry(t *testing.T) {
-	want := []string{"chan-serial", "chan-batch", "mutex-swap", "fanin", "fanin-lanes", "direct"}
+	want := []string{"chan-serial", "chan-batch", "mutex-swap", "fanin", "fanin-lanes", "private", "direct"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}

@@ -82,6 +82,9 @@ func TestClosedConnectionFailsTheRun(t *testing.T) {
 
 			h := header(wire.Byte, 64, 1<<24) // far more than a socket buffer
 			r, err := s.Prepare(conn, h)
+			if refusedWhole(t, s, err) {
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

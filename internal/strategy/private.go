@@ -1,0 +1,82 @@
+package strategy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fanin-dev/fanin/internal/wire"
+)
+
+// ErrWorkloadTooLarge is Private's refusal of a workload it cannot buffer
+// whole (more than PrivateLimit bytes).
+var ErrWorkloadTooLarge = errors.New("workload too large to buffer whole")
+
+// PrivateLimit bounds the workload Private accepts: it holds every message
+// in memory before writing any.
+const PrivateLimit = 512 << 20
+
+// Private is a floor, not a fan-in: every producer appends its messages to
+// a buffer of its own, with no synchronisation at all, and the consumer
+// writes the buffers, in 64 KiB writes, once every producer has finished.
+// Nothing streams while the producers run. What it measures is what any
+// design built on producer goroutines pays before its fan-in costs
+// anything: starting and scheduling the goroutines, the harness's send
+// call, and making the messages. A streaming fan-in can beat it only by
+// overlapping its writes with the producers' work.
+//
+// It buffers the whole workload, so it refuses one larger than PrivateLimit
+// with ErrWorkloadTooLarge.
+type Private struct{}
+
+// Name implements Strategy.
+func (Private) Name() string { return "private" }
+
+// Prepare implements Strategy.
+func (s Private) Prepare(dst io.Writer, h wire.Header) (Run, error) {
+	if total := h.TotalBytes(); total > PrivateLimit {
+		return nil, fmt.Errorf("strategy %s: %w: %d bytes > %d", s.Name(), ErrWorkloadTooLarge, total, PrivateLimit)
+	}
+	r, err := NewHarness(s.Name(), dst, h)
+	if err != nil {
+		return nil, err
+	}
+	per := h.Messages * h.Size
+	bufs := make([][]byte, h.Producers)
+	for p := range bufs {
+		bufs[p] = make([]byte, 0, per)
+		prefault(bufs[p])
+	}
+	chunk := make([]byte, 0, batchLimit)
+	prefault(chunk)
+	done := make(chan struct{})
+	r.Launch(h.Producers,
+		func(p int) SendFunc {
+			return func(msg []byte) bool {
+				bufs[p] = append(bufs[p], msg...)
+				return true
+			}
+		},
+		func() { close(done) },
+		func() {
+			<-done
+			b := chunk[:0]
+			for _, buf := range bufs {
+				for len(buf) > 0 {
+					k := min(len(buf), cap(b)-len(b))
+					b = append(b, buf[:k]...)
+					buf = buf[k:]
+					if len(b) == cap(b) {
+						if !r.WriteBatch(b) {
+							return
+						}
+						b = b[:0]
+					}
+				}
+			}
+			if len(b) > 0 {
+				r.WriteBatch(b)
+			}
+		})
+	return r, nil
+}
