@@ -57,8 +57,10 @@
 // learns which lanes have data from a ready list that a lane joins once per
 // batch, not once per message. The shared path takes one short lock per
 // message: it promises per-goroutine order, which needs a single point of
-// order, and on two cores that point costs a cache-line transfer whenever
-// both cores push at once.
+// order. That lock spins and yields but never parks a producer (a lock that
+// parks its losers turns thousands of colliding producers into a convoy of
+// goroutine hand-offs), and lets the consumer claim the next turn, so that
+// one goroutine among thousands still gets the lock when it needs it.
 //
 // Memory is up to about twice the capacity (the buffer being filled and the
 // batch being written are separate arrays) plus one chunk per open lane.

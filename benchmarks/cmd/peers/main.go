@@ -1,5 +1,5 @@
 // Command peers runs the fan-in benchmark of `fanin bench` with the peers
-// added: the project's six contestants and the Go libraries a user might
+// added: the project's contestants and the Go libraries a user might
 // pick instead, in one run, through the same harness (internal/bench), sink,
 // verification and reports (internal/report).
 //
