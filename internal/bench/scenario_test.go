@@ -452,3 +452,23 @@ func TestScenarioExtraDesigns(t *testing.T) {
 		t.Errorf("tables list outside %d times, want 2:\n%s", n, tables.String())
 	}
 }
+
+// The settled growth ignores the first second, when buffers grow and leave
+// garbage, and takes the median of the rest.
+func TestSettledGrowth(t *testing.T) {
+	for _, c := range []struct {
+		series   []uint64
+		baseline uint64
+		want     uint64
+	}{
+		{nil, 100, 0},
+		{[]uint64{900}, 100, 800},      // one sample: it is all there is
+		{[]uint64{900, 300}, 100, 200}, // the first is skipped
+		{[]uint64{9000, 9000, 9000, 9000, 300, 500, 400}, 100, 300}, // median of 300, 400, 500, less 100
+		{[]uint64{50, 50}, 100, 0},                                  // below the baseline: no growth
+	} {
+		if got := settledGrowth(c.series, c.baseline); got != c.want {
+			t.Errorf("settledGrowth(%v, %d) = %d, want %d", c.series, c.baseline, got, c.want)
+		}
+	}
+}
