@@ -480,6 +480,13 @@ func overloadRun(ctx context.Context, name string, cfg ScenarioConfig) (Overload
 	res := OverloadResult{Strategy: name, Producers: h.Producers, Size: h.Size,
 		SinkRate: cfg.SinkRate, CapacityBytes: capacity}
 
+	// The runtime keeps a finished goroutine's descriptor for reuse: start
+	// and finish as many goroutines as the run's producers first, so that
+	// the first design measured does not pay for descriptors the later
+	// ones find ready.
+	warm, done := launchProducers(h.Producers, func(int) {})
+	warm()
+	done()
 	runtime.GC()
 	debug.FreeOSMemory() // the previous run's backlog must not count here
 	hs := []metrics.Sample{{Name: heapMetric}, {Name: liveMetric}}
