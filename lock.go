@@ -24,7 +24,7 @@ import (
 // queue behind all of them while the queue fills up.
 type spinLock struct {
 	state atomic.Uint32 // lockHeld | lockWanted | lockParked
-	wake  chan struct{} // to the parked LockFirst caller; made by newSpinLock
+	wake  chan struct{} // to the parked LockFirst caller; made by init
 }
 
 const (
