@@ -41,14 +41,15 @@ func (s Private) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The producers' buffers are consecutive pieces of one array, so that
+	// the consumer writes it as it stands, without copying.
 	per := h.Messages * h.Size
+	all := make([]byte, h.Producers*per)
+	prefault(all)
 	bufs := make([][]byte, h.Producers)
 	for p := range bufs {
-		bufs[p] = make([]byte, 0, per)
-		prefault(bufs[p])
+		bufs[p] = all[p*per : p*per : (p+1)*per]
 	}
-	chunk := make([]byte, 0, batchLimit)
-	prefault(chunk)
 	done := make(chan struct{})
 	r.Launch(h.Producers,
 		func(p int) SendFunc {
@@ -60,22 +61,17 @@ func (s Private) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 		func() { close(done) },
 		func() {
 			<-done
-			b := chunk[:0]
-			for _, buf := range bufs {
-				for len(buf) > 0 {
-					k := min(len(buf), cap(b)-len(b))
-					b = append(b, buf[:k]...)
-					buf = buf[k:]
-					if len(b) == cap(b) {
-						if !r.WriteBatch(b) {
-							return
-						}
-						b = b[:0]
-					}
+			for _, b := range bufs {
+				if len(b) < per {
+					return // a producer stopped early: the run has failed
 				}
 			}
-			if len(b) > 0 {
-				r.WriteBatch(b)
+			for len(all) > 0 {
+				k := min(len(all), batchLimit)
+				if !r.WriteBatch(all[:k]) {
+					return
+				}
+				all = all[k:]
 			}
 		})
 	return r, nil
