@@ -211,16 +211,6 @@ func (q *Queue[T]) unlockWaking() {
 	}
 }
 
-func (q *Queue[T]) wakeConsumerLocked() {
-	if q.parked {
-		q.parked = false
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
 // hurryLocked ends a linger early: a producer is waiting for room, or the
 // queue is closing or being flushed.
 func (q *Queue[T]) hurryLocked() {
@@ -320,8 +310,8 @@ func (q *Queue[T]) Close() error {
 // except that a failure replaces a plain close) and releases parked producers.
 func (q *Queue[T]) shutdown(err error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closeErr != nil && (q.closeErr != ErrClosed || err == ErrClosed) {
+		q.mu.Unlock()
 		return
 	}
 	q.closeErr = err
@@ -332,7 +322,7 @@ func (q *Queue[T]) shutdown(err error) {
 		w.ready <- struct{}{}
 	}
 	q.hurryLocked()
-	q.wakeConsumerLocked()
+	q.unlockWaking()
 }
 
 // Drain parks until at least one message is buffered, then returns every
@@ -452,11 +442,11 @@ func (q *Queue[T]) tookLocked(b batch[T], release bool) {
 // it: everything accepted before the call is in it or in an earlier batch.
 func (q *Queue[T]) requestDrain() uint64 {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.drainWanted = true
 	q.hurryLocked()
-	q.wakeConsumerLocked()
-	return q.drains + 1
+	target := q.drains + 1
+	q.unlockWaking()
+	return target
 }
 
 // lingerLocked waits up to maxDelay for the batch to grow. It is called and
