@@ -114,6 +114,18 @@ type sendResult struct {
 	Verdict    wire.Verdict `json:"verdict"`
 }
 
+// durations returns the write time and the total time of a run that started
+// at start, whose strategy's Wait returned before written, and whose verdict
+// arrived at verdict. The sink can only judge bytes that were written, so the
+// writing ended by the time the verdict arrived: a written after verdict only
+// means the sending goroutine was slow to run again after Wait.
+func durations(start, written, verdict time.Time) (writeNs, totalNs int64) {
+	if written.After(verdict) {
+		written = verdict
+	}
+	return int64(written.Sub(start)), int64(verdict.Sub(start))
+}
+
 // send runs one workload: connect, prepare (producers parked), start the
 // clock, release, wait for the strategy, then for the sink's verdict.
 func send(ctx context.Context, addr string, st strategy.Strategy, h wire.Header) (sendResult, error) {
@@ -145,10 +157,9 @@ func send(ctx context.Context, addr string, st strategy.Strategy, h wire.Header)
 		Producers: h.Producers,
 		Messages:  h.Messages,
 		Size:      h.Size,
-		WriteNs:   int64(written.Sub(start)),
-		TotalNs:   int64(at.Sub(start)),
 		Verdict:   vd,
 	}
+	res.WriteNs, res.TotalNs = durations(start, written, at)
 	if werr != nil {
 		res.WriteError = werr.Error()
 	}

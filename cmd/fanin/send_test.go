@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -129,5 +130,25 @@ func TestSendNoServer(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "connection refused") {
 		t.Errorf("stderr %q", stderr.String())
+	}
+}
+
+// The write time never exceeds the total time, even when the sending
+// goroutine reads the clock after the verdict has arrived.
+func TestDurations(t *testing.T) {
+	start := time.Unix(100, 0)
+	ms := func(n int) time.Time { return start.Add(time.Duration(n) * time.Millisecond) }
+	for _, tc := range []struct {
+		written, verdict time.Time
+		write, total     time.Duration
+	}{
+		{ms(3), ms(5), 3 * time.Millisecond, 5 * time.Millisecond},
+		{ms(6), ms(5), 5 * time.Millisecond, 5 * time.Millisecond},
+	} {
+		w, tot := durations(start, tc.written, tc.verdict)
+		if time.Duration(w) != tc.write || time.Duration(tot) != tc.total {
+			t.Errorf("durations(+%v, +%v) = %v, %v; want %v, %v", tc.written.Sub(start), tc.verdict.Sub(start),
+				time.Duration(w), time.Duration(tot), tc.write, tc.total)
+		}
 	}
 }
