@@ -62,6 +62,17 @@
 // goroutine hand-offs), and lets the consumer claim the next turn, so that
 // one goroutine among thousands still gets the lock when it needs it.
 //
+// A Writer fed by busy lanes waits a little before writing a small batch.
+// Producers running flat out would otherwise get their messages written a
+// few hundred bytes at a time, and the system calls would cost more than
+// the messages. When the flusher has found messages waiting on its last few
+// batches, it waits until the lanes hold about 16 KiB more, or for at most
+// 50µs, and meanwhile its CPU runs producers (lanes share no memory, so
+// producers on every CPU do not slow each other). Messages that arrive one
+// at a time are written at once, and Flush, Close and a queue running short
+// of room cut the wait short. The shared path never waits this way: its
+// producers would then contend for its lock from every CPU.
+//
 // Memory is up to about twice the capacity (the buffer being filled and the
 // batch being written are separate arrays) plus one chunk per open lane.
 package fanin

@@ -182,6 +182,7 @@ func (p *Producer[T]) enqueue(n, msgs uint64) error {
 		return err
 	}
 	q.ready = append(q.ready, p)
+	q.grewLocked(0)
 	q.unlockWaking()
 	return nil
 }
@@ -224,6 +225,7 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64, mayPark
 		c := q.newChunkLocked(last.end())
 		last.next.Store(c)
 		last = c
+		q.grewLocked(len(c.items))
 	}
 	q.mu.Unlock()
 

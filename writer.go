@@ -126,8 +126,9 @@ func (w *Writer) flush() {
 	defer close(w.done)
 	var spare []byte
 	var written int // elements of the last batch: their room is freed by the next drain
+	var gather int
 	for {
-		b, err := w.q.drain(context.Background(), spare[:0], false, written)
+		b, err := w.q.drain(context.Background(), spare[:0], false, written, gather)
 		if err != nil { // io.EOF: closed and empty
 			w.mu.Lock()
 			w.exited = true
@@ -173,8 +174,24 @@ func (w *Writer) flush() {
 		w.mu.Unlock()
 		written = b.elems // written (or failed): the next drain frees the room
 		spare = b.items
+		gather = 0
+		if b.laneOnly && len(b.items) < gatherBytes {
+			gather = gatherBytes
+		}
 	}
 }
+
+// gatherBytes is what the flusher waits for the lanes to add before its next
+// drain, when its last batch came from lanes alone, was smaller than this,
+// and producers keep it busy (see Queue.drain). Lanes' producers running flat
+// out otherwise get their messages written a few hundred bytes at a time, one
+// producer's time slice each, and the writes and the sink's reads cost more
+// than the messages. While the flusher waits, its CPU runs producers; lanes
+// share no memory, so producers on every CPU do not slow each other. The
+// shared path never waits: its producers would then contend for its lock
+// from every CPU, which costs more than the writes saved (2.3x slower at
+// 256-1024 producers, measured).
+const gatherBytes = 16 << 10
 
 // noContext is context.Background, held in a variable: passing it costs
 // less than making it, which keeps Lane.Write small enough to inline.

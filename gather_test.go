@@ -1,0 +1,164 @@
+package fanin
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// stampedWriter records each write and the (bubble's) time it began, and
+// holds every write until the test lets it through, so that the test decides
+// what the flusher finds waiting when it drains next.
+type stampedWriter struct {
+	mu     sync.Mutex
+	writes []string
+	at     []time.Time
+	gate   chan struct{}
+	open   sync.Once
+}
+
+// newGather starts a Writer on a stampedWriter, with one lane, and closes
+// all three when the test ends.
+func newGather(t *testing.T) (*stampedWriter, *Writer, *Lane) {
+	dst := &stampedWriter{gate: make(chan struct{})}
+	w := NewWriter(dst)
+	l := w.Lane()
+	synctest.Wait() // the flusher has parked: the first message is not found waiting
+	t.Cleanup(func() {
+		dst.release()
+		l.Close()
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return dst, w, l
+}
+
+// release lets every write through from now on.
+func (s *stampedWriter) release() { s.open.Do(func() { close(s.gate) }) }
+
+func (s *stampedWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	s.writes = append(s.writes, string(p))
+	s.at = append(s.at, time.Now())
+	s.mu.Unlock()
+	<-s.gate
+	return len(p), nil
+}
+
+func (s *stampedWriter) log() ([]string, []time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.writes...), append([]time.Time(nil), s.at...)
+}
+
+// keepBusy makes the flusher find a message waiting on gatherAfter drains in
+// a row: each message is written through l while the flusher is held in the
+// previous write. It returns with the flusher lingering before its next
+// drain, and "a" plus the first gatherAfter-1 messages written.
+func keepBusy(t *testing.T, dst *stampedWriter, l *Lane) {
+	t.Helper()
+	l.Write([]byte("a"))
+	synctest.Wait() // the flusher parked for "a", drained it and is writing it
+	for i := range gatherAfter {
+		l.Write([]byte{'b' + byte(i)})
+		dst.gate <- struct{}{} // the previous write returns
+		synctest.Wait()
+	}
+	if got, _ := dst.log(); len(got) != gatherAfter {
+		t.Fatalf("writes %q before the gather, want %d", got, gatherAfter)
+	}
+}
+
+// A flusher kept busy by lanes waits for more before writing a small batch,
+// but never longer than gatherDelay; and a gather that timed out is not
+// repeated on the next drain, even if that drain finds a message waiting.
+func TestWriterLanesGatherWhenBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dst, _, l := newGather(t)
+		keepBusy(t, dst, l)
+		start := time.Now()
+		time.Sleep(gatherDelay)
+		synctest.Wait() // the flusher is writing "d"
+		l.Write([]byte("e"))
+		dst.release()
+		synctest.Wait()
+		writes, at := dst.log()
+		if want := []string{"a", "b", "c", "d", "e"}; !slices.Equal(writes, want) {
+			t.Fatalf("writes %q, want %q", writes, want)
+		}
+		if got := at[3].Sub(start); got != gatherDelay {
+			t.Errorf("gathered batch written after %v, want gatherDelay (%v)", got, gatherDelay)
+		}
+		if got := at[4].Sub(start); got != gatherDelay {
+			t.Errorf("next batch written after %v, want at once (%v)", got, gatherDelay)
+		}
+	})
+}
+
+// A gather ends as soon as the lanes hold gatherBytes, when a writer waits
+// for room that is running short, and on Flush and Close.
+func TestWriterGatherEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(w *Writer, l *Lane)
+	}{
+		{"lanes hold enough", func(w *Writer, _ *Lane) {
+			// The flusher counts the chunks lanes add, and a new lane
+			// starts with one: a chunk more than gatherBytes is enough.
+			other := w.Lane()
+			msg := bytes.Repeat([]byte{'x'}, 64)
+			for range (gatherBytes + w.q.chunkLen) / len(msg) {
+				other.Write(msg)
+			}
+			other.Close()
+		}},
+		{"the queue runs short", func(w *Writer, _ *Lane) {
+			w.Write(make([]byte, 800<<10)) // of 1 MiB: not yet short
+			go w.Write(make([]byte, 300<<10))
+		}},
+		{"Flush", func(w *Writer, _ *Lane) { go w.Flush() }},
+		{"Close", func(w *Writer, l *Lane) {
+			l.Close()
+			go w.Close()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				dst, w, l := newGather(t)
+				keepBusy(t, dst, l)
+				start := time.Now()
+				dst.release()
+				tc.end(w, l)
+				synctest.Wait()
+				writes, at := dst.log()
+				if len(writes) <= gatherAfter || at[gatherAfter] != start {
+					t.Fatalf("writes %q at %v: want the gathered batch written at once", writes, at)
+				}
+			})
+		})
+	}
+}
+
+// Messages that come one at a time are written at once: the flusher parks
+// between them, so it never gathers.
+func TestWriterSparseLaneMessagesDoNotWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dst, _, l := newGather(t)
+		dst.release()
+		start := time.Now()
+		for i := range 10 {
+			l.Write([]byte{byte('0' + i)})
+			time.Sleep(time.Millisecond)
+		}
+		_, at := dst.log()
+		for i, a := range at {
+			if want := time.Duration(i) * time.Millisecond; a.Sub(start) != want {
+				t.Errorf("message %d written after %v, want %v", i, a.Sub(start), want)
+			}
+		}
+	})
+}
