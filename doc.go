@@ -68,9 +68,10 @@
 // the messages. When the flusher has found messages waiting on its last few
 // batches, it waits until the lanes hold about 16 KiB more, or for at most
 // 50µs, and meanwhile its CPU runs producers (lanes share no memory, so
-// producers on every CPU do not slow each other). Messages that arrive one
-// at a time are written at once, and Flush, Close and a queue running short
-// of room cut the wait short. The shared path never waits this way: its
+// producers on every CPU do not slow each other). The wait also ends as soon
+// as no other goroutine is ready to run, so the end of a burst is written at
+// once. Messages that arrive one at a time are written at once, and Flush,
+// Close and a queue running short of room cut the wait short. The shared path never waits this way: its
 // producers would then contend for its lock from every CPU.
 //
 // Memory is up to about twice the capacity (the buffer being filled and the

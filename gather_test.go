@@ -57,8 +57,9 @@ func (s *stampedWriter) log() ([]string, []time.Time) {
 
 // keepBusy makes the flusher find a message waiting on gatherAfter drains in
 // a row: each message is written through l while the flusher is held in the
-// previous write. It returns with the flusher lingering before its next
-// drain, and "a" plus the first gatherAfter-1 messages written.
+// previous write. It returns once the flusher has gone through its next
+// drain: with the message after "a" and the first gatherAfter-1 written, and
+// the last one gathering or written.
 func keepBusy(t *testing.T, dst *stampedWriter, l *Lane) {
 	t.Helper()
 	l.Write([]byte("a"))
@@ -68,9 +69,19 @@ func keepBusy(t *testing.T, dst *stampedWriter, l *Lane) {
 		dst.gate <- struct{}{} // the previous write returns
 		synctest.Wait()
 	}
-	if got, _ := dst.log(); len(got) != gatherAfter {
+	if got, _ := dst.log(); len(got) < gatherAfter {
 		t.Fatalf("writes %q before the gather, want %d", got, gatherAfter)
 	}
+}
+
+// withoutIdleWaker makes w's gathers ignore idleness, as if a wakeWhenIdle
+// goroutine were always on its way: only the timer, the lanes and a hurry
+// end them. In a bubble nothing else runs while a gather waits, so the idle
+// waker would end every gather at once.
+func withoutIdleWaker(w *Writer) {
+	w.q.mu.Lock()
+	w.q.idleWaker = true
+	w.q.mu.Unlock()
 }
 
 // A flusher kept busy by lanes waits for more before writing a small batch,
@@ -78,7 +89,8 @@ func keepBusy(t *testing.T, dst *stampedWriter, l *Lane) {
 // repeated on the next drain, even if that drain finds a message waiting.
 func TestWriterLanesGatherWhenBusy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		dst, _, l := newGather(t)
+		dst, w, l := newGather(t)
+		withoutIdleWaker(w)
 		keepBusy(t, dst, l)
 		start := time.Now()
 		time.Sleep(gatherDelay)
@@ -129,6 +141,7 @@ func TestWriterGatherEnds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				dst, w, l := newGather(t)
+				withoutIdleWaker(w)
 				keepBusy(t, dst, l)
 				start := time.Now()
 				dst.release()
@@ -141,6 +154,21 @@ func TestWriterGatherEnds(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A gather ends as soon as nothing else is ready to run: the end of a burst
+// is written at once, not after gatherDelay (which, below a millisecond,
+// takes a millisecond in an idle process).
+func TestWriterGatherEndsWhenIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dst, _, l := newGather(t)
+		start := time.Now()
+		keepBusy(t, dst, l)
+		writes, at := dst.log()
+		if want := []string{"a", "b", "c", "d"}; !slices.Equal(writes, want) || at[3] != start {
+			t.Fatalf("writes %q at %v, want %q with the last at once", writes, at, want)
+		}
+	})
 }
 
 // Messages that come one at a time are written at once: the flusher parks

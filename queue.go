@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,7 @@ type Queue[T any] struct {
 	gather      int            // lane elements a gathering consumer waits for; 0: not gathering
 	gatherLanes int            // or this many ready lanes (gather at perLane each)
 	grown       int            // lane elements in chunks added since the last drain
+	idleWaker   bool           // a wakeWhenIdle goroutine is on its way
 	drainWanted bool           // take a batch even if it is empty (Writer.Flush)
 	eof         bool           // Drain returned io.EOF: nothing is read again
 	drains      uint64         // batches taken
@@ -412,6 +414,10 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.gather = min(gather, q.capacity/2)
 		q.gatherLanes = q.gather/max(q.perLane, 1) + 1
 		if !q.gatheredLocked() {
+			if !q.idleWaker {
+				q.idleWaker = true
+				go q.wakeWhenIdle()
+			}
 			q.lingerLocked(ctx, gatherDelay)
 			if !q.gatheredLocked() {
 				q.busyDrains = 0 // the lanes are not that busy: do not wait again soon
@@ -511,6 +517,21 @@ const (
 // what the last batch read per lane.
 func (q *Queue[T]) gatheredLocked() bool {
 	return q.grown >= q.gather || len(q.ready) >= q.gatherLanes
+}
+
+// wakeWhenIdle ends a gather once the goroutines that were ready to run
+// when it began have had their turn: it yields, which puts it behind them,
+// and the gather ends when it runs again. Without it, a gather that the
+// lanes never fill (the end of a burst) lasts its whole timer, and a timer
+// shorter than a millisecond takes a millisecond when the process is idle.
+func (q *Queue[T]) wakeWhenIdle() {
+	runtime.Gosched()
+	q.mu.Lock()
+	q.idleWaker = false
+	if q.gather > 0 {
+		q.stopLingerLocked()
+	}
+	q.mu.Unlock()
 }
 
 // grewLocked records that a lane added a chunk of n elements (or, with n 0,
