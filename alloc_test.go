@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -72,5 +73,29 @@ func TestImportsOnlyStandardLibrary(t *testing.T) {
 		if pkg != "github.com/fanin-dev/fanin" {
 			t.Errorf("package fanin depends on %s", pkg)
 		}
+	}
+}
+
+// A new Writer takes its first few kilobytes without allocating: its
+// buffers start at writerFirstBuffer, not at a few bytes.
+func TestWriterFirstWritesDoNotAllocate(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	w := fanin.NewWriter(io.Discard)
+	defer w.Close()
+	w.Flush() // the flusher has started
+	msg := make([]byte, 16)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 2 {
+		for range 200 { // 3200 bytes: less than the first buffer
+			w.Write(msg)
+		}
+		w.Flush()
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.Mallocs - before.Mallocs; n != 0 {
+		t.Errorf("%d allocations for a new Writer's first 6400 bytes, want 0", n)
 	}
 }

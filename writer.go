@@ -50,6 +50,7 @@ func NewWriter(dst io.Writer, opts ...Option) *Writer {
 		dst:  dst,
 		done: make(chan struct{}),
 	}
+	w.q.buf = make([]byte, 0, min(w.q.capacity, writerFirstBuffer))
 	w.cond.L = &w.mu
 	go w.flush()
 	return w
@@ -124,7 +125,7 @@ func (w *Writer) Stats() Stats {
 // call, until the queue is closed and empty.
 func (w *Writer) flush() {
 	defer close(w.done)
-	var spare []byte
+	spare := make([]byte, 0, min(w.q.capacity, writerFirstBuffer))
 	var written int // elements of the last batch: their room is freed by the next drain
 	var gather int
 	for {
@@ -192,6 +193,12 @@ func (w *Writer) flush() {
 // from every CPU, which costs more than the writes saved (2.3x slower at
 // 256-1024 producers, measured).
 const gatherBytes = 16 << 10
+
+// writerFirstBuffer is the capacity, in bytes, of a new Writer's two
+// buffers (the one writers fill and the one the flusher writes), so that a
+// short-lived Writer does not grow them from a few bytes, one allocation at
+// a time.
+const writerFirstBuffer = 4 << 10
 
 // noContext is context.Background, held in a variable: passing it costs
 // less than making it, which keeps Lane.Write small enough to inline.
