@@ -92,6 +92,34 @@ func TestBenchJSONOnStdout(t *testing.T) {
 	}
 }
 
+// --rounds runs the matrix again and reports each cell's median round, with
+// every round's median in the cell's note.
+func TestBenchRounds(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var stdout, stderr bytes.Buffer
+	code := runBench([]string{"--sink", "mem", "--strategies", "direct,fanin", "--producers", "2", "--messages", "10",
+		"--min-runs", "1", "--max-runs", "2", "--min-time", "0s", "--rounds", "3", "--out", "", "--json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, &stderr)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout is not results.json: %v\n%s", err, &stdout)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("results = %+v, want one per cell", rep.Results)
+	}
+	for _, r := range rep.Results {
+		if !r.Verified || r.Runs < 3 || !strings.Contains(r.Note, "median of 3 rounds") ||
+			r.NsPerMsgMin > r.NsPerMsgMedian || r.NsPerMsgMedian > r.NsPerMsgMax {
+			t.Errorf("cell %+v", r)
+		}
+	}
+	if n := strings.Count(stderr.String(), "round "); n != 3 {
+		t.Errorf("stderr announces %d rounds, want 3:\n%s", n, &stderr)
+	}
+}
+
 func TestBenchBadFlags(t *testing.T) {
 	tests := [][]string{
 		{"--nope"},
@@ -106,6 +134,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{"--size", "2"},
 		{"--mode", "framed", "--size", "3"},
 		{"--min-runs", "4", "--max-runs", "2"},
+		{"--rounds", "0"},
 		{"extra"},
 	}
 	for _, args := range tests {

@@ -107,6 +107,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	minTime := fs.Duration("min-time", bench.DefaultMinTime, help("min-time", "repeat each cell until its runs add up to at least this"))
 	minRuns := fs.Int("min-runs", bench.DefaultMinRuns, help("min-runs", "run each cell at least this many times"))
 	maxRuns := fs.Int("max-runs", bench.DefaultMaxRuns, help("max-runs", "run each cell at most this many times"))
+	rounds := fs.Int("rounds", 1, help("rounds", "run the whole matrix this many times, one after another, and report each cell's median round (a noisy machine's slow phase then shows as spread, not as the result)"))
 	longRun := fs.Duration("long-run", bench.DefaultLongRun, help("long-run", "a cell whose first run takes at least this long runs only once (marked * in the table); negative: always repeat"))
 	runTimeout := fs.Duration("run-timeout", 0, help("run-timeout", "fail if one run takes longer than this (a contestant hung); 0: a minute plus 20µs per message; negative: no limit"))
 	jsonOut := fs.Bool("json", false, help("json", "print results.json on stdout instead of the table"))
@@ -187,6 +188,8 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 		return c.usageError(stderr, "need 1 <= --min-runs <= --max-runs")
 	case *minTime < 0:
 		return c.usageError(stderr, "--min-time must not be negative")
+	case *rounds < 1:
+		return c.usageError(stderr, "--rounds must be at least 1")
 	}
 	if cfg.Mode == wire.Byte && *size > 1 {
 		return c.usageError(stderr, "--size applies to framed and varied modes only (byte messages are 1 byte)")
@@ -212,10 +215,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 		}
 		defer stop()
 	}
-	prog := newProgress(stderr, order)
-	cfg.Progress = prog.update
-	results, err := bench.Run(context.Background(), cfg)
-	prog.finish(err == nil)
+	results, err := c.runRounds(cfg, *rounds, order, stderr)
 	if err != nil {
 		if ve := (*bench.VerifyError)(nil); errors.As(err, &ve) {
 			fmt.Fprintf(stderr, "%s: VERIFICATION FAILED: %v\n", c.Name, err)
@@ -255,6 +255,29 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 		fmt.Fprintf(stderr, "wrote %s, %s, %s, %s in %s\n", report.ResultsJSON, report.ResultsCSV, report.ChartSVG, report.ChartPNG, *out)
 	}
 	return 0
+}
+
+// runRounds runs the matrix rounds times and returns each cell's median
+// round (report.MedianOfRounds), or the one round's results.
+func (c Command) runRounds(cfg bench.Config, rounds int, order []string, stderr io.Writer) ([]report.Result, error) {
+	all := make([][]report.Result, 0, rounds)
+	for i := range rounds {
+		if rounds > 1 {
+			fmt.Fprintf(stderr, "round %d of %d\n", i+1, rounds)
+		}
+		prog := newProgress(stderr, order)
+		cfg.Progress = prog.update
+		results, err := bench.Run(context.Background(), cfg)
+		prog.finish(err == nil)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, results)
+	}
+	if rounds == 1 {
+		return all[0], nil
+	}
+	return report.MedianOfRounds(all)
 }
 
 // Select returns the contestants of all named in the comma-separated list s
