@@ -95,7 +95,11 @@ func TestWriterFirstWritesDoNotAllocate(t *testing.T) {
 		w.Flush()
 	}
 	runtime.ReadMemStats(&after)
-	if n := after.Mallocs - before.Mallocs; n != 0 {
+	var tolerated uint64 // growing the buffers from a few bytes takes 22
+	if fanin.RaceEnabled {
+		tolerated = 3 // the race detector's runtime allocates now and then
+	}
+	if n := after.Mallocs - before.Mallocs; n > tolerated {
 		t.Errorf("%d allocations for a new Writer's first 6400 bytes, want 0", n)
 	}
 }

@@ -66,8 +66,9 @@ type Queue[T any] struct {
 	again      []*Producer[T]
 	recycled   []*chunk[T]
 	timer      *time.Timer
-	busyDrains int // drains in a row that found messages waiting
-	perLane    int // elements per lane in the last batch read from lanes
+	busyDrains int           // drains in a row that found messages waiting
+	idleKick   chan struct{} // to the idleWaker goroutine, started by the first gather
+	perLane    int           // elements per lane in the last batch read from lanes
 
 	mu spinLock
 	// Guarded by mu.
@@ -85,7 +86,7 @@ type Queue[T any] struct {
 	gather      int            // lane elements a gathering consumer waits for; 0: not gathering
 	gatherLanes int            // or this many ready lanes (gather at perLane each)
 	grown       int            // lane elements in chunks added since the last drain
-	idleWaker   bool           // a wakeWhenIdle goroutine is on its way
+	idleKicked  bool           // idleKick was sent and the waker has not answered yet
 	drainWanted bool           // take a batch even if it is empty (Writer.Flush)
 	eof         bool           // Drain returned io.EOF: nothing is read again
 	drains      uint64         // batches taken
@@ -387,6 +388,10 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		if q.closeErr != nil {
 			q.eof = true
 			q.mu.Unlock()
+			if q.idleKick != nil {
+				close(q.idleKick) // the idle waker returns
+				q.idleKick = nil
+			}
 			return batch[T]{}, io.EOF
 		}
 		q.parked = true
@@ -414,9 +419,13 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.gather = min(gather, q.capacity/2)
 		q.gatherLanes = q.gather/max(q.perLane, 1) + 1
 		if !q.gatheredLocked() {
-			if !q.idleWaker {
-				q.idleWaker = true
-				go q.wakeWhenIdle()
+			if q.idleKick == nil {
+				q.idleKick = make(chan struct{}, 1)
+				go q.idleWaker(q.idleKick)
+			}
+			if !q.idleKicked {
+				q.idleKicked = true
+				q.idleKick <- struct{}{}
 			}
 			q.lingerLocked(ctx, gatherDelay)
 			if !q.gatheredLocked() {
@@ -519,19 +528,23 @@ func (q *Queue[T]) gatheredLocked() bool {
 	return q.grown >= q.gather || len(q.ready) >= q.gatherLanes
 }
 
-// wakeWhenIdle ends a gather once the goroutines that were ready to run
-// when it began have had their turn: it yields, which puts it behind them,
-// and the gather ends when it runs again. Without it, a gather that the
-// lanes never fill (the end of a burst) lasts its whole timer, and a timer
-// shorter than a millisecond takes a millisecond when the process is idle.
-func (q *Queue[T]) wakeWhenIdle() {
-	runtime.Gosched()
-	q.mu.Lock()
-	q.idleWaker = false
-	if q.gather > 0 {
-		q.stopLingerLocked()
+// idleWaker ends a gather, each time it is kicked, once the goroutines that
+// were ready to run have had their turn: it yields, which puts it behind
+// them, and ends the gather when it runs again. Without it, a gather that
+// the lanes never fill (the end of a burst) lasts its whole timer, and a
+// timer shorter than a millisecond takes a millisecond in an idle process.
+// It is one long-lived goroutine, not one per gather, because starting a
+// goroutine can allocate; it returns when the consumer has seen io.EOF.
+func (q *Queue[T]) idleWaker(kick <-chan struct{}) {
+	for range kick {
+		runtime.Gosched()
+		q.mu.Lock()
+		q.idleKicked = false
+		if q.gather > 0 {
+			q.stopLingerLocked()
+		}
+		q.mu.Unlock()
 	}
-	q.mu.Unlock()
 }
 
 // grewLocked records that a lane added a chunk of n elements (or, with n 0,
