@@ -75,5 +75,7 @@
 // producers would then contend for its lock from every CPU.
 //
 // Memory is up to about twice the capacity (the buffer being filled and the
-// batch being written are separate arrays) plus one chunk per open lane.
+// batch being written are separate arrays), up to about three times with
+// lanes (lane data waits in the lanes' chunks, then is copied into those
+// arrays), plus one chunk per open lane.
 package fanin
