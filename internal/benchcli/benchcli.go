@@ -215,7 +215,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 		}
 		defer stop()
 	}
-	results, err := c.runRounds(cfg, *rounds, order, stderr)
+	results, err := runRounds(cfg, *rounds, order, stderr)
 	if err != nil {
 		if ve := (*bench.VerifyError)(nil); errors.As(err, &ve) {
 			fmt.Fprintf(stderr, "%s: VERIFICATION FAILED: %v\n", c.Name, err)
@@ -259,7 +259,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 
 // runRounds runs the matrix rounds times and returns each cell's median
 // round (report.MedianOfRounds), or the one round's results.
-func (c Command) runRounds(cfg bench.Config, rounds int, order []string, stderr io.Writer) ([]report.Result, error) {
+func runRounds(cfg bench.Config, rounds int, order []string, stderr io.Writer) ([]report.Result, error) {
 	all := make([][]report.Result, 0, rounds)
 	for i := range rounds {
 		if rounds > 1 {
