@@ -75,7 +75,9 @@
 // producers would then contend for its lock from every CPU.
 //
 // Memory is up to about twice the capacity (the buffer being filled and the
-// batch being written are separate arrays), up to about three times with
-// lanes (lane data waits in the lanes' chunks, then is copied into those
-// arrays), plus one chunk per open lane.
+// batch being written are separate arrays), plus one chunk per open lane.
+// With lanes, and a destination other than a *net.TCPConn or *net.UnixConn,
+// it is up to about three times: lane data waits in the lanes' chunks, then
+// is copied into those arrays. To those two, a Writer writes lane data
+// straight from the chunks, with one vectored write per batch.
 package fanin

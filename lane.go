@@ -322,10 +322,11 @@ func (p *Producer[T]) acceptedSnapshot() uint64 {
 	return read + uint64(pub-uint32(read))
 }
 
-// read appends everything the lane has published and the consumer has not
-// yet read to dst. It returns dst, the number of elements and the number of
-// messages read. Only the consumer calls it.
-func (p *Producer[T]) read(dst []T, q *Queue[T]) ([]T, int, uint64) {
+// read adds everything the lane has published and the consumer has not yet
+// read to b: copied into b.items, or, for a vectored queue, as slices of the
+// lane's chunks in b.segs. It returns the number of elements and the number
+// of messages read. Only the consumer calls it.
+func (p *Producer[T]) read(b *batch[T], q *Queue[T]) (int, uint64) {
 	pub := p.pub.Load()
 	n := uint64(uint32(pub) - uint32(p.rd))
 	readMsgs := p.readMsgs.Load()
@@ -336,16 +337,24 @@ func (p *Producer[T]) read(dst []T, q *Queue[T]) ([]T, int, uint64) {
 			// The producer linked the next chunk before publishing past this
 			// one, and will never touch this one again.
 			p.rchunk = c.next.Load()
-			q.recycled = append(q.recycled, c)
+			if q.vectored {
+				q.held = append(q.held, c) // b.segs may point into it
+			} else {
+				q.recycled = append(q.recycled, c)
+			}
 			continue
 		}
 		k := min(end, c.end()) - p.rd
 		off := p.rd - c.start
-		dst = append(dst, c.items[off:off+k]...)
+		if q.vectored {
+			b.segs = append(b.segs, c.items[off:off+k])
+		} else {
+			b.items = append(b.items, c.items[off:off+k]...)
+		}
 		p.rd += k
 	}
 	p.readMsgs.Store(readMsgs + m)
-	return dst, int(n), m
+	return int(n), m
 }
 
 // unqueue takes the lane off the ready list after a read. It reports whether

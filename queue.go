@@ -47,8 +47,9 @@ const (
 type Queue[T any] struct {
 	capacity int
 	maxDelay time.Duration
-	laneMax  int // most credit a Producer reserves at once
-	chunkLen int // elements per lane chunk
+	vectored bool // a Writer's: lanes are read as slices of their chunks, not copied
+	laneMax  int  // most credit a Producer reserves at once
+	chunkLen int  // elements per lane chunk
 
 	// state holds the stateClosed and stateShort bits. Lanes read it on
 	// every push without taking mu, so it has cache lines of its own.
@@ -65,6 +66,8 @@ type Queue[T any] struct {
 	readySpare []*Producer[T]
 	again      []*Producer[T]
 	recycled   []*chunk[T]
+	held       []*chunk[T] // read into the last batch's segs: pooled by the next drain
+	segs       [][]T       // the last batch's segs, for their array
 	timer      *time.Timer
 	busyDrains int           // drains in a row that found messages waiting
 	idleKick   chan struct{} // to the idleWaker goroutine, started by the first gather
@@ -360,7 +363,8 @@ func (q *Queue[T]) Drain(ctx context.Context, spare []T) ([]T, error) {
 // batch is what one drain took.
 type batch[T any] struct {
 	items    []T
-	msgs     uint64 // messages in items
+	segs     [][]T  // a vectored queue's lane elements, after items
+	msgs     uint64 // messages in items and segs
 	seq      uint64 // this batch's number: 1, 2, ...
 	elems    int    // elements taken, including lane elements
 	laneOnly bool   // every element came from lanes
@@ -381,6 +385,10 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 	q.mu.LockFirst()
 	if done > 0 {
 		q.releaseLocked(done)
+	}
+	if len(q.held) > 0 { // the batch that pointed into them is written
+		q.poolChunksLocked(q.held)
+		q.held = q.held[:0]
 	}
 	busy := true
 	for len(q.buf) == 0 && len(q.ready) == 0 && !q.drainWanted {
@@ -459,10 +467,9 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 	// Read the lanes outside the lock: each is single-producer,
 	// single-consumer, and its producer never waits for us.
 	again := q.again[:0]
+	b.segs = q.segs[:0]
 	for _, p := range ready {
-		var n int
-		var m uint64
-		b.items, n, m = p.read(b.items, q)
+		n, m := p.read(&b, q)
 		b.elems += n
 		b.msgs += m
 		if p.unqueue() {
@@ -470,6 +477,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		}
 	}
 	q.perLane = (b.elems - shared) / len(ready)
+	q.segs = b.segs
 	clear(ready)
 	q.readySpare = ready[:0]
 
@@ -478,14 +486,20 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 	clear(again)
 	q.again = again[:0]
 	if len(q.recycled) > 0 {
-		keep := max(0, q.capacity/q.chunkLen-len(q.chunks))
-		q.chunks = append(q.chunks, q.recycled[:min(keep, len(q.recycled))]...)
-		clear(q.recycled)
+		q.poolChunksLocked(q.recycled)
 		q.recycled = q.recycled[:0]
 	}
 	q.tookLocked(b, release)
 	q.mu.Unlock()
 	return b, nil
+}
+
+// poolChunksLocked keeps the lane chunks cs for reuse, up to the capacity's
+// worth, and clears cs.
+func (q *Queue[T]) poolChunksLocked(cs []*chunk[T]) {
+	keep := max(0, q.capacity/q.chunkLen-len(q.chunks))
+	q.chunks = append(q.chunks, cs[:min(keep, len(cs))]...)
+	clear(cs)
 }
 
 // tookLocked counts batch b as drained, and frees its room if release.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 )
 
@@ -11,6 +12,9 @@ import (
 // of goroutines call Write, each call is one message, and a single flusher
 // goroutine writes everything buffered to the destination with one Write
 // call per batch. A burst of messages costs one system call, not one each.
+// To a *net.TCPConn or *net.UnixConn, a batch is one vectored write instead
+// (writev), and what lanes wrote goes out straight from their memory, not
+// copied into the batch first.
 //
 // A message is never split or interleaved with another: its bytes reach the
 // destination contiguously. Messages written by one goroutine, or through
@@ -29,6 +33,7 @@ type Writer struct {
 	q    *Queue[byte]
 	dst  io.Writer
 	done chan struct{} // closed when the flusher exits
+	iov  net.Buffers   // the flusher's, for a vectored write
 
 	mu   sync.Mutex
 	cond sync.Cond // signalled after every batch, for Flush
@@ -51,6 +56,12 @@ func NewWriter(dst io.Writer, opts ...Option) *Writer {
 		done: make(chan struct{}),
 	}
 	w.q.buf = make([]byte, 0, min(w.q.capacity, writerFirstBuffer))
+	switch dst.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		// A byte stream that takes a vectored write: lane data is written
+		// from the lanes' chunks, not copied into the batch first.
+		w.q.vectored = true
+	}
 	w.cond.L = &w.mu
 	go w.flush()
 	return w
@@ -142,12 +153,8 @@ func (w *Writer) flush() {
 		w.mu.Unlock()
 
 		var werr error
-		if !failed && len(b.items) > 0 { // an empty batch answers a Flush
-			var n int
-			n, werr = w.dst.Write(b.items)
-			if werr == nil && n < len(b.items) {
-				werr = io.ErrShortWrite
-			}
+		if !failed && b.elems > 0 { // an empty batch answers a Flush
+			werr = w.write(b)
 		}
 
 		if werr != nil {
@@ -165,9 +172,9 @@ func (w *Writer) flush() {
 			// it cannot say which whole ones it took: count the batch.
 			w.err = werr
 			w.undelivered += b.msgs
-		case len(b.items) > 0:
+		case b.elems > 0:
 			w.delivered += b.msgs
-			w.bytes += uint64(len(b.items))
+			w.bytes += uint64(b.elems)
 			w.batches++
 		}
 		w.written = b.seq
@@ -176,10 +183,37 @@ func (w *Writer) flush() {
 		written = b.elems // written (or failed): the next drain frees the room
 		spare = b.items
 		gather = 0
-		if b.laneOnly && len(b.items) < gatherBytes {
+		if b.laneOnly && b.elems < gatherBytes {
 			gather = gatherBytes
 		}
 	}
+}
+
+// write writes batch b to the destination: its items with one Write, or,
+// when lane data stayed in the lanes' chunks, everything with one vectored
+// write (the destination is a *net.TCPConn or *net.UnixConn: one writev
+// system call for up to 1024 slices).
+func (w *Writer) write(b batch[byte]) error {
+	var n int64
+	var err error
+	if len(b.segs) == 0 {
+		var k int
+		k, err = w.dst.Write(b.items)
+		n = int64(k)
+	} else {
+		if len(b.items) > 0 {
+			w.iov = append(w.iov, b.items)
+		}
+		w.iov = append(w.iov, b.segs...)
+		bufs := w.iov // WriteTo consumes its receiver
+		n, err = bufs.WriteTo(w.dst)
+		clear(w.iov)
+		w.iov = w.iov[:0]
+	}
+	if err == nil && n < int64(b.elems) {
+		err = io.ErrShortWrite
+	}
+	return err
 }
 
 // gatherBytes is what the flusher waits for the lanes to add before its next

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -79,7 +80,63 @@ func parseMessages(t *testing.T, stream []byte, producers int) []int {
 }
 
 func TestWriterConcurrentMessagesStayWhole(t *testing.T) {
-	dst := &recorder{}
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) (io.Writer, func() []byte)
+	}{
+		{"memory", func(*testing.T) (io.Writer, func() []byte) {
+			r := &recorder{}
+			return r, r.bytes
+		}},
+		// A TCP connection takes a vectored write: the lanes' data is written
+		// straight from their chunks, which must not be reused before.
+		{"tcp", tcpSink},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst, received := tc.open(t)
+			writeWholeMessages(t, dst, received)
+		})
+	}
+}
+
+// tcpSink returns one end of a loopback TCP connection, and a function that
+// closes it and returns everything the other end received.
+func tcpSink(t *testing.T) (io.Writer, func() []byte) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var got bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			_, err = io.Copy(&got, c)
+			c.Close()
+		}
+		done <- err
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var once sync.Once
+	return c, func() []byte {
+		once.Do(func() {
+			c.(*net.TCPConn).CloseWrite()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+		return got.Bytes()
+	}
+}
+
+// writeWholeMessages writes message records through a Writer on dst from
+// many goroutines, half of them through lanes, and checks what arrived.
+func writeWholeMessages(t *testing.T, dst io.Writer, received func() []byte) {
 	w := fanin.NewWriter(dst, fanin.WithCapacity(4096))
 	const producers, per = 64, 300
 	var wg sync.WaitGroup
@@ -104,13 +161,13 @@ func TestWriterConcurrentMessagesStayWhole(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for p, n := range parseMessages(t, dst.bytes(), producers) {
+	for p, n := range parseMessages(t, received(), producers) {
 		if n != per {
 			t.Fatalf("producer %d: %d messages arrived, want %d", p, n, per)
 		}
 	}
 	s := w.Stats()
-	if s.Accepted != producers*per || s.Delivered != s.Accepted || s.Undelivered != 0 || s.Bytes != uint64(len(dst.bytes())) {
+	if s.Accepted != producers*per || s.Delivered != s.Accepted || s.Undelivered != 0 || s.Bytes != uint64(len(received())) {
 		t.Fatalf("Stats = %+v", s)
 	}
 	if s.Batches >= s.Delivered {
@@ -166,6 +223,55 @@ func TestWriterTooLarge(t *testing.T) {
 	}
 	if s := w.Stats(); s.Accepted != 1 || s.Delivered != 1 {
 		t.Fatalf("Stats = %+v: refused writes must not count", s)
+	}
+}
+
+// A TCP peer that goes away: the vectored writes fail, every writer learns
+// it, and what was accepted is counted as delivered or not.
+func TestWriterTCPPeerCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.CopyN(io.Discard, c, 64<<10)
+		c.(*net.TCPConn).SetLinger(0) // reset, so that the writer's next writes fail
+		c.Close()
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := fanin.NewWriter(c, fanin.WithCapacity(16<<10))
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Go(func() {
+			var write func([]byte) (int, error) = w.Write
+			if p%2 == 0 {
+				l := w.Lane()
+				defer l.Close()
+				write = l.Write
+			}
+			for i := 0; ; i++ {
+				if _, err := write(message(p, i)); err != nil {
+					return // the failure, reported to every writer
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err == nil {
+		t.Fatal("Close = nil after the peer went away")
+	}
+	s := w.Stats()
+	if s.Delivered+s.Undelivered != s.Accepted || s.Undelivered == 0 || s.Delivered == 0 {
+		t.Fatalf("Stats = %+v: delivered + undelivered must equal accepted", s)
 	}
 }
 
