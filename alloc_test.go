@@ -3,6 +3,7 @@ package fanin_test
 import (
 	"context"
 	"io"
+	"net"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -101,5 +102,52 @@ func TestWriterFirstWritesDoNotAllocate(t *testing.T) {
 	}
 	if n := after.Mallocs - before.Mallocs; n > tolerated {
 		t.Errorf("%d allocations for a new Writer's first 6400 bytes, want 0", n)
+	}
+}
+
+// Over TCP, where lane data is written with one vectored write straight
+// from the lanes' chunks, steady state allocates nothing either.
+func TestWriterOverTCPDoesNotAllocate(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		if c, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := fanin.NewWriter(c, fanin.WithCapacity(1<<16))
+	wl := w.Lane()
+	defer func() {
+		wl.Close()
+		w.Close()
+		c.Close()
+		<-read
+	}()
+	msg := []byte("a message of some bytes")
+	writes := func() {
+		for range 1000 {
+			w.Write(msg)
+			wl.Write(msg)
+		}
+		w.Flush()
+	}
+	for range 3 { // warm up: buffers, chunks and the socket's vectors
+		writes()
+	}
+	if a := testing.AllocsPerRun(50, writes); a != 0 {
+		t.Errorf("Writer.Write + Lane.Write + Flush over TCP: %v allocations per 2000 messages, want 0", a)
 	}
 }

@@ -33,7 +33,10 @@ type Writer struct {
 	q    *Queue[byte]
 	dst  io.Writer
 	done chan struct{} // closed when the flusher exits
-	iov  net.Buffers   // the flusher's, for a vectored write
+	// The flusher's, for a vectored write: iov keeps the array, and unsent,
+	// which WriteTo consumes, is a field so that taking its address does
+	// not allocate.
+	iov, unsent net.Buffers
 
 	mu   sync.Mutex
 	cond sync.Cond // signalled after every batch, for Flush
@@ -205,10 +208,10 @@ func (w *Writer) write(b batch[byte]) error {
 			w.iov = append(w.iov, b.items)
 		}
 		w.iov = append(w.iov, b.segs...)
-		bufs := w.iov // WriteTo consumes its receiver
-		n, err = bufs.WriteTo(w.dst)
+		w.unsent = w.iov
+		n, err = w.unsent.WriteTo(w.dst)
 		clear(w.iov)
-		w.iov = w.iov[:0]
+		w.iov, w.unsent = w.iov[:0], nil
 	}
 	if err == nil && n < int64(b.elems) {
 		err = io.ErrShortWrite
