@@ -21,23 +21,6 @@ type stampedWriter struct {
 	open   sync.Once
 }
 
-// newGather starts a Writer on a stampedWriter, with one lane, and closes
-// all three when the test ends.
-func newGather(t *testing.T) (*stampedWriter, *Writer, *Lane) {
-	dst := &stampedWriter{gate: make(chan struct{})}
-	w := NewWriter(dst)
-	l := w.Lane()
-	synctest.Wait() // the flusher has parked: the first message is not found waiting
-	t.Cleanup(func() {
-		dst.release()
-		l.Close()
-		if err := w.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return dst, w, l
-}
-
 // release lets every write through from now on.
 func (s *stampedWriter) release() { s.open.Do(func() { close(s.gate) }) }
 
@@ -54,6 +37,23 @@ func (s *stampedWriter) log() ([]string, []time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.writes...), append([]time.Time(nil), s.at...)
+}
+
+// newGather starts a Writer on a stampedWriter, with one lane, and closes
+// all three when the test ends.
+func newGather(t *testing.T) (*stampedWriter, *Writer, *Lane) {
+	dst := &stampedWriter{gate: make(chan struct{})}
+	w := NewWriter(dst)
+	l := w.Lane()
+	synctest.Wait() // the flusher has parked: the first message is not found waiting
+	t.Cleanup(func() {
+		dst.release()
+		l.Close()
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return dst, w, l
 }
 
 // keepBusy makes the flusher find a message waiting on gatherAfter drains in
