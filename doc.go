@@ -71,8 +71,9 @@
 // producers on every CPU do not slow each other). The wait also ends as soon
 // as no other goroutine is ready to run, so the end of a burst is written at
 // once. Messages that arrive one at a time are written at once, and Flush,
-// Close and a queue running short of room cut the wait short. The shared path never waits this way: its
-// producers would then contend for its lock from every CPU.
+// Close and a queue running short of room cut the wait short. The shared
+// path never waits this way: its producers would then contend for its lock
+// from every CPU.
 //
 // Memory is up to about twice the capacity (the buffer being filled and the
 // batch being written are separate arrays), plus one chunk per open lane.
