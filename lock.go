@@ -118,6 +118,3 @@ func (l *spinLock) unlockSlow() {
 		}
 	}
 }
-
-// TryLock takes the lock if it is free now.
-func (l *spinLock) TryLock() bool { return l.state.CompareAndSwap(0, lockHeld) }

@@ -28,7 +28,7 @@ func TestSpinLockExcludes(t *testing.T) {
 	if counter != goroutines*each {
 		t.Fatalf("counter = %d, want %d: the lock let two holders in", counter, goroutines*each)
 	}
-	if !l.TryLock() {
+	if !l.tryLock() {
 		t.Fatal("the lock is still held after the last Unlock")
 	}
 }
@@ -68,7 +68,7 @@ func TestSpinLockFirstExcludes(t *testing.T) {
 	if mine != first || counter < first {
 		t.Fatalf("LockFirst ran %d times, counter %d", mine, counter)
 	}
-	if !l.TryLock() {
+	if !l.tryLock() {
 		t.Fatal("the lock is still held after the last Unlock")
 	}
 }
@@ -91,7 +91,7 @@ func TestSpinLockFirstParksAndWakes(t *testing.T) {
 			t.Fatalf("state = %b, want held, wanted and parked", s)
 		}
 		l.Unlock()
-		if l.TryLock() {
+		if l.tryLock() {
 			t.Fatal("a producer took the lock while LockFirst was due")
 		}
 		<-got
@@ -101,3 +101,7 @@ func TestSpinLockFirstParksAndWakes(t *testing.T) {
 		l.Unlock()
 	})
 }
+
+// tryLock takes the lock if it is free now: the tests' way to see that it
+// is held.
+func (l *spinLock) tryLock() bool { return l.state.CompareAndSwap(0, lockHeld) }
