@@ -140,26 +140,31 @@ func (c ScenarioConfig) designs(def []string) []string {
 	return names
 }
 
+// extra returns the extra design of that name, if there is one.
+func (c ScenarioConfig) extra(name string) (ExtraDesign, bool) {
+	i := slices.IndexFunc(c.Extra, func(e ExtraDesign) bool { return e.Name == name })
+	if i < 0 {
+		return ExtraDesign{}, false
+	}
+	return c.Extra[i], true
+}
+
 // openFeed opens the named design: an extra one if it has that name, else
 // one of the project's.
 func (c ScenarioConfig) openFeed(name string, dst io.Writer, h wire.Header) (strategy.Feeder, error) {
-	for _, e := range c.Extra {
-		if e.Name == name {
-			return e.Open(dst, h)
-		}
+	if e, ok := c.extra(name); ok {
+		return e.Open(dst, h)
 	}
 	return strategy.OpenFeed(name, dst, h)
 }
 
 // bound is the named design's capacity in bytes for h; 0: none.
 func (c ScenarioConfig) bound(name string, h wire.Header) int64 {
-	for _, e := range c.Extra {
-		if e.Name == name {
-			if e.Bound == nil {
-				return 0
-			}
-			return e.Bound(h)
+	if e, ok := c.extra(name); ok {
+		if e.Bound == nil {
+			return 0
 		}
+		return e.Bound(h)
 	}
 	b, _ := strategy.Bound(name, h)
 	return b
