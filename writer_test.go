@@ -47,6 +47,17 @@ func (r *recorder) bytes() []byte {
 	return bytes.Clone(r.buf.Bytes())
 }
 
+// writerFor returns writer p's way into w: a Lane of its own for even p,
+// Write for odd p, so that tests cover both paths at once. done closes the
+// lane.
+func writerFor(w *fanin.Writer, p int) (write func([]byte) (int, error), done func()) {
+	if p%2 == 1 {
+		return w.Write, func() {}
+	}
+	l := w.Lane()
+	return l.Write, func() { l.Close() }
+}
+
 // message encodes producer p's message i: a length-prefixed record whose
 // body repeats p, so that a split or interleaving shows.
 func message(p, i int) []byte {
@@ -142,12 +153,8 @@ func writeWholeMessages(t *testing.T, dst io.Writer, received func() []byte) {
 	var wg sync.WaitGroup
 	for p := range producers {
 		wg.Go(func() {
-			var write func([]byte) (int, error) = w.Write
-			if p%2 == 1 {
-				l := w.Lane()
-				defer l.Close()
-				write = l.Write
-			}
+			write, done := writerFor(w, p)
+			defer done()
 			for i := range per {
 				m := message(p, i)
 				if n, err := write(m); err != nil || n != len(m) {
@@ -252,12 +259,8 @@ func TestWriterTCPPeerCloses(t *testing.T) {
 	var wg sync.WaitGroup
 	for p := range 8 {
 		wg.Go(func() {
-			var write func([]byte) (int, error) = w.Write
-			if p%2 == 0 {
-				l := w.Lane()
-				defer l.Close()
-				write = l.Write
-			}
+			write, done := writerFor(w, p)
+			defer done()
 			for i := 0; ; i++ {
 				if _, err := write(message(p, i)); err != nil {
 					return // the failure, reported to every writer
@@ -284,12 +287,8 @@ func TestWriterDestinationFails(t *testing.T) {
 		errs := make(chan error, 40)
 		for p := range 20 {
 			wg.Go(func() {
-				var write func([]byte) (int, error) = w.Write
-				if p%2 == 0 {
-					l := w.Lane()
-					defer l.Close()
-					write = l.Write
-				}
+				write, done := writerFor(w, p)
+				defer done()
 				for {
 					if _, err := write(bytes.Repeat([]byte{'x'}, 10)); err != nil {
 						errs <- err
@@ -390,12 +389,8 @@ func TestWriterFlushCoversAcceptedMessages(t *testing.T) {
 	var wg sync.WaitGroup
 	for p := range 8 {
 		wg.Go(func() {
-			var write func([]byte) (int, error) = w.Write
-			if p%2 == 0 {
-				l := w.Lane()
-				defer l.Close()
-				write = l.Write
-			}
+			write, done := writerFor(w, p)
+			defer done()
 			for i := range 300 {
 				write([]byte{byte(p)})
 				if err := w.Flush(); err != nil {
