@@ -73,18 +73,25 @@ func TestBenchQuick(t *testing.T) {
 	}
 }
 
-func TestBenchJSONOnStdout(t *testing.T) {
-	defer goleak.VerifyNone(t)
+// benchJSON runs fanin bench with args and --json, and returns the
+// results.json it printed on stdout, and what it printed on stderr.
+func benchJSON(t *testing.T, args ...string) (report.Report, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := runBench([]string{"--sink", "mem", "--strategies", "direct", "--producers", "2", "--messages", "10",
-		"--mode", "framed", "--size", "32", "--min-runs", "1", "--min-time", "0s", "--out", "", "--json"}, &stdout, &stderr)
-	if code != 0 {
+	if code := runBench(append(args, "--json"), &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d\n%s", code, &stderr)
 	}
 	var rep report.Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("stdout is not results.json: %v\n%s", err, &stdout)
 	}
+	return rep, stderr.String()
+}
+
+func TestBenchJSONOnStdout(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	rep, _ := benchJSON(t, "--sink", "mem", "--strategies", "direct", "--producers", "2", "--messages", "10",
+		"--mode", "framed", "--size", "32", "--min-runs", "1", "--min-time", "0s", "--out", "")
 	if len(rep.Results) != 1 || rep.Results[0].Mode != "framed" || rep.Results[0].MessageSize != 32 || rep.Results[0].LatencyP99Us <= 0 ||
 		rep.Results[0].Runs != 1 { // --min-time 0s: no minimum time, so --min-runs 1 means one run
 
@@ -96,16 +103,8 @@ func TestBenchJSONOnStdout(t *testing.T) {
 // every round's median in the cell's note.
 func TestBenchRounds(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	var stdout, stderr bytes.Buffer
-	code := runBench([]string{"--sink", "mem", "--strategies", "direct,fanin", "--producers", "2", "--messages", "10",
-		"--min-runs", "1", "--max-runs", "2", "--min-time", "0s", "--rounds", "3", "--out", "", "--json"}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, &stderr)
-	}
-	var rep report.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("stdout is not results.json: %v\n%s", err, &stdout)
-	}
+	rep, stderr := benchJSON(t, "--sink", "mem", "--strategies", "direct,fanin", "--producers", "2", "--messages", "10",
+		"--min-runs", "1", "--max-runs", "2", "--min-time", "0s", "--rounds", "3", "--out", "")
 	if len(rep.Results) != 2 {
 		t.Fatalf("results = %+v, want one per cell", rep.Results)
 	}
@@ -115,8 +114,8 @@ func TestBenchRounds(t *testing.T) {
 			t.Errorf("cell %+v", r)
 		}
 	}
-	if n := strings.Count(stderr.String(), "round "); n != 3 {
-		t.Errorf("stderr announces %d rounds, want 3:\n%s", n, &stderr)
+	if n := strings.Count(stderr, "round "); n != 3 {
+		t.Errorf("stderr announces %d rounds, want 3:\n%s", n, stderr)
 	}
 }
 
