@@ -48,31 +48,10 @@ func (s ChanxUnbounded) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header)
 		in <- item(mode, msg)
 		return true
 	}
-	buf, room := batchBuf(h)
+	consume := strategy.ChanBatchConsumer(r) // it drains Out after a failure
 	return fanIn{
-		sender: func(int) strategy.SendFunc { return send },
-		done:   func() { close(in) },
-		consume: func() {
-			failed := false
-			for m := range out {
-				if failed {
-					continue // drain until the last producer closes In
-				}
-				buf = append(buf[:0], m...)
-			more:
-				for len(buf) <= room {
-					select {
-					case m, ok := <-out:
-						if !ok {
-							break more
-						}
-						buf = append(buf, m...)
-					default:
-						break more
-					}
-				}
-				failed = !r.WriteBatch(buf)
-			}
-		},
+		sender:  func(int) strategy.SendFunc { return send },
+		done:    func() { close(in) },
+		consume: func() { consume(out) },
 	}, nil
 }

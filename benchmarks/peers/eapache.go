@@ -46,9 +46,9 @@ func (s EapacheBatching) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header
 		return true
 	}
 	// A batch holds at most queueCap messages, but in framed mode they may
-	// exceed batchLimit: the buffer then grows, as it must to keep one
-	// write per batch.
-	buf, _ := batchBuf(h)
+	// exceed chan-batch's 64 KiB: the buffer then grows, as it must to keep
+	// one write per batch.
+	buf, _ := strategy.BatchBuffer(h)
 	return fanIn{
 		sender: func(int) strategy.SendFunc { return send },
 		done:   ch.Close,

@@ -13,29 +13,9 @@ import (
 // gate, the same error handling. They differ only in the fan-in. This file
 // holds what the peers share beyond that.
 
-// batchLimit bounds one consumer write, as chan-batch's does (64 KiB, the
-// sink's read buffer), so peers and contestants batch alike.
-const batchLimit = 64 << 10
-
 // queueCap is the item capacity of the bounded peer queues: chan-batch's
 // channel capacity, so they hold the same number of messages.
 const queueCap = 1024
-
-// batchBuf returns the consumer's batch buffer, sized like chan-batch's and
-// touched so its page faults are paid in Prepare, not in the timed run.
-func batchBuf(h wire.Header) (buf []byte, room int) {
-	limit := batchLimit
-	if total := h.TotalBytes(); total < int64(limit) {
-		limit = int(total)
-	}
-	limit = max(limit, h.Size)
-	buf = make([]byte, limit)
-	for i := 0; i < len(buf); i += 4096 {
-		buf[i] = 0
-	}
-	// A message fits while len(buf) <= room.
-	return buf[:0], limit - h.Size
-}
 
 // byteMsgs holds one 1-byte slice per value, and boxedMsgs the same slices
 // already in interfaces: in byte mode a producer hands over one of these

@@ -50,7 +50,7 @@ func (s WorkivaRing) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header) (f
 	send := func(msg []byte) bool {
 		return rb.Put(boxed(mode, msg)) == nil
 	}
-	buf, room := batchBuf(h)
+	buf, room := strategy.BatchBuffer(h)
 	return fanIn{
 		sender: func(int) strategy.SendFunc { return send },
 		done:   func() { _ = rb.Put(nil) },

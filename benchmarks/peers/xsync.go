@@ -55,7 +55,7 @@ func (s XsyncMPMC) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header) (fan
 		}
 		return true
 	}
-	buf, room := batchBuf(h)
+	buf, room := strategy.BatchBuffer(h)
 	return fanIn{
 		sender: func(int) strategy.SendFunc { return send },
 		done:   func() { done.Store(true) },

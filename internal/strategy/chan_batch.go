@@ -26,24 +26,32 @@ func (s ChanBatch) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	launchChan(r, chanBatchConsumer(r))
+	launchChan(r, ChanBatchConsumer(r))
 	return r, nil
 }
 
-// chanBatchConsumer is chan-batch's consumer, for Prepare and for a Feed:
-// block for one message, take what is ready up to batchLimit bytes, write it
-// with one Write.
-func chanBatchConsumer(r *Harness) func(ch <-chan []byte) {
-	h := r.hdr
+// BatchBuffer returns an empty batch buffer for a consumer of workload h,
+// sized like chan-batch's (batchLimit, or the whole workload if smaller,
+// and at least one message) and touched, so that its page faults are paid
+// before the timed run. A message still fits while len(buf) <= room.
+func BatchBuffer(h wire.Header) (buf []byte, room int) {
 	limit := batchLimit
 	if total := h.TotalBytes(); total < int64(limit) {
 		limit = int(total)
 	}
 	limit = max(limit, h.Size)
-	buf := make([]byte, 0, limit)
+	buf = make([]byte, 0, limit)
 	prefault(buf)
+	return buf, limit - h.Size
+}
+
+// ChanBatchConsumer is chan-batch's consumer, for Prepare, for a Feed, and
+// for the peers' channel-shaped fan-ins: block for one message, take what
+// is ready up to batchLimit bytes, write it with one Write. After a failed
+// write it drains ch until it closes.
+func ChanBatchConsumer(r *Harness) func(ch <-chan []byte) {
+	buf, room := BatchBuffer(r.hdr)
 	return func(ch <-chan []byte) {
-		room := limit - h.Size // a message fits while len(buf) <= room
 		for msg := range ch {
 			buf = append(buf[:0], msg...)
 		more:

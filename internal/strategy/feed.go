@@ -99,7 +99,7 @@ func OpenFeed(name string, dst io.Writer, h wire.Header) (*Feed, error) {
 		ch := make(chan []byte, chanCap)
 		setAll(chanSender(ch, h.Mode))
 		if name == (ChanBatch{}).Name() {
-			consume := chanBatchConsumer(r)
+			consume := ChanBatchConsumer(r)
 			r.wg.Go(func() { consume(ch) })
 		} else {
 			r.wg.Go(func() { pumpUnbounded(r, ch) })
