@@ -77,8 +77,8 @@
 //
 // Memory is up to about twice the capacity (the buffer being filled and the
 // batch being written are separate arrays), plus one chunk per open lane.
-// With lanes, and a destination other than a *net.TCPConn or *net.UnixConn,
-// it is up to about three times: lane data waits in the lanes' chunks, then
-// is copied into those arrays. To those two, a Writer writes lane data
-// straight from the chunks, with one vectored write per batch.
+// Lane data is not copied into those arrays: it waits in the lanes' chunks
+// and is written from there, with one vectored write per batch to a
+// *net.TCPConn or *net.UnixConn, and through a 64 KiB stage to any other
+// destination.
 package fanin

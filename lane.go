@@ -323,7 +323,7 @@ func (p *Producer[T]) acceptedSnapshot() uint64 {
 }
 
 // read adds everything the lane has published and the consumer has not yet
-// read to b: copied into b.items, or, for a vectored queue, as slices of the
+// read to b: copied into b.items, or, for an inPlace queue, as slices of the
 // lane's chunks in b.segs. It returns the number of elements and the number
 // of messages read. Only the consumer calls it.
 func (p *Producer[T]) read(b *batch[T], q *Queue[T]) (int, uint64) {
@@ -337,7 +337,7 @@ func (p *Producer[T]) read(b *batch[T], q *Queue[T]) (int, uint64) {
 			// The producer linked the next chunk before publishing past this
 			// one, and will never touch this one again.
 			p.rchunk = c.next.Load()
-			if q.vectored {
+			if q.inPlace {
 				q.held = append(q.held, c) // b.segs may point into it
 			} else {
 				q.recycled = append(q.recycled, c)
@@ -346,7 +346,7 @@ func (p *Producer[T]) read(b *batch[T], q *Queue[T]) (int, uint64) {
 		}
 		k := min(end, c.end()) - p.rd
 		off := p.rd - c.start
-		if q.vectored {
+		if q.inPlace {
 			b.segs = append(b.segs, c.items[off:off+k])
 		} else {
 			b.items = append(b.items, c.items[off:off+k]...)

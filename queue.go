@@ -47,7 +47,7 @@ const (
 type Queue[T any] struct {
 	capacity int
 	maxDelay time.Duration
-	vectored bool // a Writer's: lanes are read as slices of their chunks, not copied
+	inPlace  bool // a Writer's: lanes are read as slices of their chunks, not copied
 	laneMax  int  // most credit a Producer reserves at once
 	chunkLen int  // elements per lane chunk
 
@@ -363,7 +363,7 @@ func (q *Queue[T]) Drain(ctx context.Context, spare []T) ([]T, error) {
 // batch is what one drain took.
 type batch[T any] struct {
 	items    []T
-	segs     [][]T  // a vectored queue's lane elements, after items
+	segs     [][]T  // an inPlace queue's lane elements, after items
 	msgs     uint64 // messages in items and segs
 	seq      uint64 // this batch's number: 1, 2, ...
 	elems    int    // elements taken, including lane elements

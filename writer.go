@@ -10,14 +10,16 @@ import (
 
 // A Writer is a concurrent io.Writer in front of one destination: any number
 // of goroutines call Write, each call is one message, and a single flusher
-// goroutine writes everything buffered to the destination with one Write
-// call per batch. A burst of messages costs one system call, not one each.
-// To a *net.TCPConn or *net.UnixConn, a batch is one vectored write instead
-// (writev), and what lanes wrote goes out straight from their memory, not
-// copied into the batch first.
+// goroutine writes everything buffered to the destination in batches. A
+// burst of messages costs one system call, not one each. To a *net.TCPConn
+// or *net.UnixConn a batch is one vectored write (writev), and what lanes
+// wrote goes out straight from their memory. To any other destination a
+// batch is one Write call, or, when lanes wrote more than 64 KiB of it, one
+// per 64 KiB: lane data is copied through a buffer of that size.
 //
-// A message is never split or interleaved with another: its bytes reach the
-// destination contiguously. Messages written by one goroutine, or through
+// A message is never interleaved with another: its bytes reach the
+// destination contiguously (a message that straddles two Write calls of one
+// batch is split between them, with nothing in between). Messages written by one goroutine, or through
 // one Lane, reach it in order. At most the capacity in bytes (see
 // WithCapacity) is buffered; writers park while it is full.
 //
@@ -30,13 +32,17 @@ import (
 // batch being written. A Writer must be made with NewWriter and closed with
 // Close.
 type Writer struct {
-	q    *Queue[byte]
-	dst  io.Writer
-	done chan struct{} // closed when the flusher exits
+	q        *Queue[byte]
+	dst      io.Writer
+	vectored bool          // dst takes a vectored write: see NewWriter
+	done     chan struct{} // closed when the flusher exits
 	// The flusher's, for a vectored write: iov keeps the array, and unsent,
 	// which WriteTo consumes, is a field so that taking its address does
 	// not allocate.
 	iov, unsent net.Buffers
+	// The flusher's, for other destinations: lane data is copied here and
+	// written a stage at a time. Made on first use.
+	stage []byte
 
 	mu   sync.Mutex
 	cond sync.Cond // signalled after every batch, for Flush
@@ -59,11 +65,13 @@ func NewWriter(dst io.Writer, opts ...Option) *Writer {
 		done: make(chan struct{}),
 	}
 	w.q.buf = make([]byte, 0, min(w.q.capacity, writerFirstBuffer))
+	// Lane data stays in the lanes' chunks until it is written: copied into
+	// the batch, it would need a second array as large as the capacity.
+	w.q.inPlace = true
 	switch dst.(type) {
 	case *net.TCPConn, *net.UnixConn:
-		// A byte stream that takes a vectored write: lane data is written
-		// from the lanes' chunks, not copied into the batch first.
-		w.q.vectored = true
+		// A byte stream whose WriteTo takes net.Buffers with one writev.
+		w.vectored = true
 	}
 	w.cond.L = &w.mu
 	go w.flush()
@@ -192,32 +200,78 @@ func (w *Writer) flush() {
 	}
 }
 
-// write writes batch b to the destination: its items with one Write, or,
-// when lane data stayed in the lanes' chunks, everything with one vectored
-// write (the destination is a *net.TCPConn or *net.UnixConn: one writev
-// system call for up to 1024 slices).
+// write writes batch b to the destination: with one Write when it has no
+// lane data; else, to a vectored destination, with one vectored write
+// (writev takes up to 1024 slices per system call); else through the stage.
 func (w *Writer) write(b batch[byte]) error {
-	var n int64
-	var err error
-	if len(b.segs) == 0 {
-		var k int
-		k, err = w.dst.Write(b.items)
-		n = int64(k)
-	} else {
-		if len(b.items) > 0 {
-			w.iov = append(w.iov, b.items)
-		}
-		w.iov = append(w.iov, b.segs...)
-		w.unsent = w.iov
-		n, err = w.unsent.WriteTo(w.dst)
-		clear(w.iov)
-		w.iov, w.unsent = w.iov[:0], nil
+	switch {
+	case len(b.segs) == 0:
+		return w.writeAll(b.items)
+	case !w.vectored:
+		return w.writeStaged(b)
 	}
+	if len(b.items) > 0 {
+		w.iov = append(w.iov, b.items)
+	}
+	w.iov = append(w.iov, b.segs...)
+	w.unsent = w.iov
+	n, err := w.unsent.WriteTo(w.dst)
+	clear(w.iov)
+	w.iov, w.unsent = w.iov[:0], nil
 	if err == nil && n < int64(b.elems) {
 		err = io.ErrShortWrite
 	}
 	return err
 }
+
+// writeStaged writes batch b with one Write per stage: its pieces are copied
+// into the stage, except a piece that fills a stage by itself, which is
+// written as it is.
+func (w *Writer) writeStaged(b batch[byte]) error {
+	if w.stage == nil {
+		w.stage = make([]byte, 0, min(w.q.capacity, stageSize))
+	}
+	stage := w.stage[:0]
+	for i := -1; i < len(b.segs); i++ {
+		p := b.items
+		if i >= 0 {
+			p = b.segs[i]
+		}
+		if len(stage) == 0 && len(p) >= cap(stage) {
+			if err := w.writeAll(p); err != nil {
+				return err
+			}
+			continue
+		}
+		for len(p) > 0 {
+			if len(stage) == cap(stage) {
+				if err := w.writeAll(stage); err != nil {
+					return err
+				}
+				stage = stage[:0]
+			}
+			k := copy(stage[len(stage):cap(stage)], p)
+			stage, p = stage[:len(stage)+k], p[k:]
+		}
+	}
+	if len(stage) == 0 {
+		return nil
+	}
+	return w.writeAll(stage)
+}
+
+// writeAll writes p with one Write call.
+func (w *Writer) writeAll(p []byte) error {
+	n, err := w.dst.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return err
+}
+
+// stageSize is the most lane data a Writer copies for one Write call to a
+// destination that takes no vectored write.
+const stageSize = 64 << 10
 
 // gatherBytes is what the flusher waits for the lanes to add before its next
 // drain, when its last batch came from lanes alone, was smaller than this,

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -21,6 +23,7 @@ type recorder struct {
 	mu     sync.Mutex
 	buf    bytes.Buffer
 	writes int
+	sizes  []int // of each Write call
 	failAt int   // fail once this many bytes have been written; 0: never
 	err    error // what to fail with
 	gate   chan struct{}
@@ -33,6 +36,7 @@ func (r *recorder) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.writes++
+	r.sizes = append(r.sizes, len(p))
 	if r.failAt > 0 && r.buf.Len()+len(p) > r.failAt {
 		n := r.failAt - r.buf.Len()
 		r.buf.Write(p[:n])
@@ -99,8 +103,9 @@ func TestWriterConcurrentMessagesStayWhole(t *testing.T) {
 			r := &recorder{}
 			return r, r.bytes
 		}},
-		// A TCP connection takes a vectored write: the lanes' data is written
-		// straight from their chunks, which must not be reused before.
+		// Lane data is written from the lanes' chunks, through a stage in
+		// memory and with a vectored write over TCP: a chunk reused before
+		// its data is written shows as a broken record.
 		{"tcp", tcpSink},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,6 +364,76 @@ func TestWriterContextCancelWhileFull(t *testing.T) {
 	})
 }
 
+// To a destination without a vectored write, lane data is copied through a
+// 64 KiB stage: a batch costs one Write per stage of it, and a piece that
+// fills a stage by itself is written as it is.
+func TestWriterStagesLaneData(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dst := &recorder{gate: make(chan struct{})}
+		w := fanin.NewWriter(dst)
+		var want bytes.Buffer
+		write := func(write func([]byte) (int, error), p []byte) {
+			if _, err := write(p); err != nil {
+				t.Fatal(err)
+			}
+			want.Write(p)
+		}
+		write(w.Write, []byte("first")) // the flusher takes it and blocks in dst
+		synctest.Wait()
+		write(w.Write, bytes.Repeat([]byte("s"), 100<<10))
+		l := w.Lane()
+		for i := range 200 { // 200 KB of lane data, in the next batch too
+			write(l.Write, bytes.Repeat([]byte{byte(i)}, 1000))
+		}
+		close(dst.gate)
+		l.Close()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(dst.bytes(), want.Bytes()) {
+			t.Fatal("the destination did not get exactly what was written, in order")
+		}
+		wantSizes := []int{5, 100 << 10, 64 << 10, 64 << 10, 64 << 10, 200000 - 3*64<<10}
+		if !slices.Equal(dst.sizes, wantSizes) {
+			t.Fatalf("Write calls of %v bytes, want %v", dst.sizes, wantSizes)
+		}
+		if s := w.Stats(); s.Batches != 2 || s.Delivered != 202 {
+			t.Fatalf("Stats = %+v, want 202 messages in 2 batches", s)
+		}
+	})
+}
+
+// Lane data stays in the lanes' chunks until it is written: with a
+// destination that takes no vectored write as well, the flusher does not
+// copy it into a batch array as large as what is buffered.
+func TestWriterLaneDataIsNotCopiedIntoTheBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const capacity = 4 << 20
+		gate := make(chan struct{})
+		dst := writerFunc(func(p []byte) (int, error) { <-gate; return len(p), nil })
+		w := fanin.NewWriter(dst, fanin.WithCapacity(capacity))
+		w.Write([]byte("first")) // the flusher takes it and blocks in dst
+		synctest.Wait()
+		l := w.Lane()
+		msg := make([]byte, 4<<10)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range capacity / 2 / len(msg) {
+			l.Write(msg)
+		}
+		close(gate)
+		w.Flush()
+		runtime.ReadMemStats(&after)
+		// The lanes' chunks hold the 2 MiB, and the stage is 64 KiB. A copy
+		// into a batch array would allocate 2 MiB more, or 4 growing it.
+		if got := after.TotalAlloc - before.TotalAlloc; got > capacity/2+capacity/8 {
+			t.Errorf("%d KiB allocated to write 2048 KiB through a lane", got>>10)
+		}
+		l.Close()
+		w.Close()
+	})
+}
+
 func ExampleWriter_Lane() {
 	var out bytes.Buffer
 	w := fanin.NewWriter(&out)
@@ -453,3 +528,8 @@ func TestWriterCapacityIncludesBatchInFlight(t *testing.T) {
 		}
 	})
 }
+
+// writerFunc is an io.Writer made of a function.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
