@@ -124,7 +124,7 @@ func TestWriterGatherEnds(t *testing.T) {
 			// starts with one: a chunk more than gatherBytes is enough.
 			other := w.Lane()
 			msg := bytes.Repeat([]byte{'x'}, 64)
-			for range (gatherBytes + w.q.chunkLen) / len(msg) {
+			for range (gatherBytes + w.q.maxChunk) / len(msg) {
 				other.Write(msg)
 			}
 			other.Close()

@@ -74,6 +74,7 @@ func (q *Queue[T]) Producer() *Producer[T] {
 		return p
 	}
 	q.lanes.add(p)
+	q.sizeChunksLocked()
 	// The first chunk now, so that the first push does not allocate.
 	p.wchunk = q.newChunkLocked(0)
 	p.rchunk = p.wchunk
@@ -308,6 +309,7 @@ func (p *Producer[T]) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.lanes.remove(p)
+	q.sizeChunksLocked()
 	q.accepted += p.msgs
 	q.releaseLocked(int(p.limit - p.wr))
 	p.limit = p.wr
