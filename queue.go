@@ -178,6 +178,7 @@ func (q *Queue[T]) pushShared(ctx context.Context, vs []T, msgs uint64) error {
 	} else if _, err := q.waitLocked(ctx, n, n); err != nil {
 		return err // waitLocked unlocked mu
 	}
+	q.growLocked(n)
 	q.buf = append(q.buf, vs...)
 	q.bufMsgs += msgs
 	q.accepted += msgs
@@ -203,9 +204,23 @@ func (q *Queue[T]) pushSlow(ctx context.Context, v T) error {
 
 // appendLocked adds one message whose credit the caller has taken.
 func (q *Queue[T]) appendLocked(v T) {
+	q.growLocked(1)
 	q.buf = append(q.buf, v)
 	q.bufMsgs++
 	q.accepted++
+}
+
+// growLocked makes room in buf for n more elements, whose credit the caller
+// has taken. It doubles buf, but never past the capacity, which is as much
+// as buf can ever hold: append would grow a large buf by a quarter at a
+// time, leaving more garbage behind, and past the capacity.
+func (q *Queue[T]) growLocked(n int) {
+	if len(q.buf)+n <= cap(q.buf) {
+		return
+	}
+	grown := make([]T, len(q.buf), min(q.capacity, max(2*cap(q.buf), len(q.buf)+n)))
+	copy(grown, q.buf)
+	q.buf = grown
 }
 
 // unlockWaking releases mu, then wakes the consumer if it is parked waiting

@@ -73,3 +73,20 @@ func TestLaneChunksShrinkAsLanesOpen(t *testing.T) {
 	l.Close()
 	q.Close()
 }
+
+// The shared buffer grows by doubling but never past the capacity: it can
+// never hold more.
+func TestSharedBufferStaysWithinCapacity(t *testing.T) {
+	const capacity = 100_000
+	q := NewQueue[byte](WithCapacity(capacity))
+	msg := make([]byte, 1000)
+	for range capacity / len(msg) {
+		if err := q.PushBatch(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := cap(q.buf); c > capacity {
+		t.Errorf("a full queue's buffer has room for %d elements, more than its capacity of %d", c, capacity)
+	}
+	q.Close()
+}
