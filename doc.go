@@ -75,10 +75,12 @@
 // path never waits this way: its producers would then contend for its lock
 // from every CPU.
 //
-// Memory is up to about twice the capacity (the buffer being filled and the
-// batch being written are separate arrays), plus one chunk per open lane.
-// Lane data is not copied into those arrays: it waits in the lanes' chunks
-// and is written from there, with one vectored write per batch to a
-// *net.TCPConn or *net.UnixConn, and through a 64 KiB stage to any other
-// destination.
+// Memory is at most about twice the capacity for messages (the buffer being
+// filled and the batch being written are separate arrays, each growing by
+// doubling up to the capacity), plus one lane chunk per open lane: chunks
+// shrink as lanes open, so that together they stay within a quarter of the
+// capacity, but not below 1024 elements (1 KiB in a Writer). Lane data is not copied into those arrays:
+// it waits in the lanes' chunks and is written from there, with one
+// vectored write per batch to a *net.TCPConn or *net.UnixConn, and through
+// a 64 KiB stage to any other destination.
 package fanin
