@@ -134,6 +134,8 @@ func TestBenchBadFlags(t *testing.T) {
 		{"--mode", "framed", "--size", "3"},
 		{"--min-runs", "4", "--max-runs", "2"},
 		{"--rounds", "0"},
+		{"--memprofile", "heap"},
+		{"--scenario", "idle", "--memprofile", "heap"},
 		{"extra"},
 	}
 	for _, args := range tests {

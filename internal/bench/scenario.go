@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -111,6 +112,12 @@ type ScenarioConfig struct {
 	// Extra are designs from outside internal/strategy (the peers module's),
 	// measured by overload and latency after the project's own, in order.
 	Extra []ExtraDesign
+
+	// HeapProfiles, if set, is where the overload scenario writes a heap
+	// profile of each design, taken after a collection as its producers
+	// stop: HeapProfiles + "-" + design + ".pb.gz". It profiles as it
+	// finds runtime.MemProfileRate; set that to 1 to see every allocation.
+	HeapProfiles string
 
 	// Log, if set, gets one line per measured subject, for progress.
 	Log io.Writer
@@ -572,6 +579,11 @@ producing:
 	}
 	tick.Stop()
 	deadline.Stop()
+	if cfg.HeapProfiles != "" {
+		if err := writeHeapProfile(cfg.HeapProfiles + "-" + name + ".pb.gz"); err != nil {
+			early = errors.Join(early, err)
+		}
+	}
 	stop.Store(true)
 	elapsed := time.Since(start)
 	took := sink.consumed()
@@ -608,6 +620,21 @@ producing:
 	}
 	res.Verified = true
 	return res, nil
+}
+
+// writeHeapProfile collects, then writes the heap profile to path: what is
+// live now, by the allocations that made it.
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // settledGrowth is the median of the heap samples after the first second

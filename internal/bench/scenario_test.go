@@ -2,11 +2,13 @@ package bench
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -334,6 +336,40 @@ func TestOverloadScenario(t *testing.T) {
 	if u := more.Overload[0]; !u.HeapLimitHit || u.Growth < limit || u.Growth < 2*worst {
 		t.Errorf("unbounded: grew %d bytes in %.2f s (limit hit: %v); bounded designs at most %d",
 			u.Growth, u.Seconds, u.HeapLimitHit, worst)
+	}
+}
+
+// HeapProfiles: a heap profile of each overload design, taken while its
+// fan-in holds its buffers, names the code that allocated them.
+func TestOverloadHeapProfiles(t *testing.T) {
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	prefix := filepath.Join(t.TempDir(), "heap")
+	cfg := ScenarioConfig{Duration: 200 * time.Millisecond, OverloadProducers: 16,
+		Strategies: []string{"fanin-lanes", "mutex-swap"}, HeapProfiles: prefix}
+	if _, err := RunScenarios(t.Context(), []string{ScenarioOverload}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for design, allocator := range map[string]string{
+		"fanin-lanes": "newChunkLocked", // the lanes' chunks
+		"mutex-swap":  "newSwapQueue",
+	} {
+		f, err := os.Open(prefix + "-" + design + ".pb.gz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("%s: %v", design, err)
+		}
+		data, err := io.ReadAll(zr)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", design, err)
+		}
+		if !bytes.Contains(data, []byte(allocator)) {
+			t.Errorf("%s: the heap profile does not name %s", design, allocator)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -112,6 +113,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	runTimeout := fs.Duration("run-timeout", 0, help("run-timeout", "fail if one run takes longer than this (a contestant hung); 0: a minute plus 20µs per message; negative: no limit"))
 	jsonOut := fs.Bool("json", false, help("json", "print results.json on stdout instead of the table"))
 	cpuProfile := fs.String("cpuprofile", "", help("cpuprofile", "write a CPU profile of the whole run to this file (go tool pprof)"))
+	memProfile := fs.String("memprofile", "", help("memprofile", "with --scenario overload: write a heap profile of each design, taken as its producers stop, to PREFIX-DESIGN.pb.gz (go tool pprof -sample_index=inuse_space); every allocation is recorded, which slows the unbounded design"))
 	scenario := fs.String("scenario", "", help("scenario", "run scenarios instead of the matrix: idle, overload, latency, or all (comma-separated); writes scenarios.json into --out"))
 	scenarioTime := fs.Duration("scenario-time", 0, help("scenario-time", "with --scenario: how long each subject is measured; 0: idle 3s, overload 5s, latency 3s"))
 	var soak *time.Duration
@@ -134,7 +136,10 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 		return c.usageError(stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	if *scenario != "" {
-		return c.runScenarios(*scenario, *scenarioTime, *out, args, stdout, stderr)
+		return c.runScenarios(*scenario, *scenarioTime, *memProfile, *out, args, stdout, stderr)
+	}
+	if *memProfile != "" {
+		return c.usageError(stderr, "--memprofile profiles the overload scenario: use it with --scenario overload")
 	}
 	if soak != nil && *soak != 0 {
 		return c.runSoak(*soak, stdout, stderr)
@@ -368,7 +373,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 // runScenarios is --scenario: the scenarios of internal/bench (with the
 // command's extra designs), as tables and scenarios.json.
-func (c Command) runScenarios(list string, d time.Duration, out string, args []string, stdout, stderr io.Writer) int {
+func (c Command) runScenarios(list string, d time.Duration, memProfile, out string, args []string, stdout, stderr io.Writer) int {
 	parse := c.ParseScenarios
 	if parse == nil {
 		parse = bench.ParseScenarios
@@ -380,7 +385,14 @@ func (c Command) runScenarios(list string, d time.Duration, out string, args []s
 	if d < 0 {
 		return c.usageError(stderr, "--scenario-time must not be negative")
 	}
-	cfg := bench.ScenarioConfig{Duration: d, Extra: c.ExtraDesigns, Log: stderr}
+	if memProfile != "" {
+		if !slices.Contains(names, bench.ScenarioOverload) {
+			return c.usageError(stderr, "--memprofile profiles the overload scenario: add it to --scenario")
+		}
+		defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1
+	}
+	cfg := bench.ScenarioConfig{Duration: d, Extra: c.ExtraDesigns, HeapProfiles: memProfile, Log: stderr}
 	res, err := bench.RunScenarios(context.Background(), names, cfg)
 	res.Command = c.commandLine(args)
 	if err != nil {

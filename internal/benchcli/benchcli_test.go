@@ -46,6 +46,7 @@ func TestCommandHooks(t *testing.T) {
 	for args, want := range map[string]string{
 		"--strategies x": "demo: --strategies: refused\nRun \"demo --help\" for the flags.\n",
 		"--scenario x":   "demo: --scenario: no scenarios\nRun \"demo --help\" for the flags.\n",
+		"--memprofile x": "demo: --memprofile profiles the overload scenario: use it with --scenario overload\nRun \"demo --help\" for the flags.\n",
 	} {
 		stdout.Reset()
 		stderr.Reset()
