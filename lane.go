@@ -19,9 +19,9 @@ import (
 // a time. Close it when done, so that the room it reserved returns to the
 // queue.
 type Producer[T any] struct {
-	// Producer-owned: no synchronisation. The fields each side writes sit
-	// on cache lines of their own, so the consumer reading a lane does not
-	// evict the producer's state.
+	// Producer-owned: no synchronisation. They sit on cache lines of their
+	// own, so that the consumer reading a lane does not evict the state the
+	// producer writes on every push.
 	q      *Queue[T]
 	wbuf   []T       // wchunk's items: the fast path writes wbuf[woff:wend]
 	woff   int       // index in wbuf of position wr
@@ -37,9 +37,10 @@ type Producer[T any] struct {
 	// Shared: the producer stores pub on every push, the consumer loads it.
 	pub    atomic.Uint64 // published: low 32 bits elements, high 32 bits messages (both mod 2^32)
 	queued atomic.Bool   // on the queue's ready list, or being read by the consumer
-	_      cacheLinePad
 
-	// Consumer-owned (the consumer holds q.consumer).
+	// Consumer-owned (the consumer holds q.consumer). They share pub's
+	// line: the consumer writes them only when it reads the lane, which
+	// brings that line over anyway.
 	rd     uint64    // position of the next element to read
 	rchunk *chunk[T] // the chunk holding position rd
 	// Read by Stats under q.mu, written by the consumer.
@@ -66,12 +67,20 @@ const lowMask = 1<<32 - 1
 
 // Producer returns a new lane into q. A lane made after Close is closed.
 func (q *Queue[T]) Producer() *Producer[T] {
-	p := &Producer[T]{q: q}
+	p := new(Producer[T])
+	q.openLane(p)
+	return p
+}
+
+// openLane makes the zero Producer p a new lane into q (a closed one after
+// Close).
+func (q *Queue[T]) openLane(p *Producer[T]) {
+	p.q = q
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closeErr != nil {
 		p.closed = true
-		return p
+		return
 	}
 	q.lanes.add(p)
 	q.sizeChunksLocked()
@@ -79,7 +88,6 @@ func (q *Queue[T]) Producer() *Producer[T] {
 	p.wchunk = q.newChunkLocked(0)
 	p.rchunk = p.wchunk
 	p.wbuf = p.wchunk.items
-	return p
 }
 
 // Push adds v to the queue through this lane, parking while the queue is

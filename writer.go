@@ -302,12 +302,14 @@ var noContext = context.Background()
 // A Lane is not safe for concurrent use. Close it when done; closing a Lane
 // does not close the Writer.
 type Lane struct {
-	p *Producer[byte]
+	p Producer[byte] // in the Lane, not behind a pointer: one allocation per lane
 }
 
 // Lane returns a new lane into w.
 func (w *Writer) Lane() *Lane {
-	return &Lane{p: w.q.Producer()}
+	l := new(Lane)
+	w.q.openLane(&l.p)
+	return l
 }
 
 // Write writes p as one message; see Writer.Write.
