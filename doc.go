@@ -79,8 +79,9 @@
 // filled and the batch being written are separate arrays, each growing by
 // doubling up to the capacity), plus one lane chunk per open lane: chunks
 // shrink as lanes open, so that together they stay within a quarter of the
-// capacity, but not below 1024 elements (1 KiB in a Writer). Lane data is not copied into those arrays:
-// it waits in the lanes' chunks and is written from there, with one
-// vectored write per batch to a *net.TCPConn or *net.UnixConn, and through
-// a 64 KiB stage to any other destination.
+// capacity, but not below 1024 elements (1 KiB in a Writer). A Writer does
+// not copy lane data into those arrays: it waits in the lanes' chunks and
+// is written from there, with one vectored write per batch to a
+// *net.TCPConn or *net.UnixConn, and through a 64 KiB stage to any other
+// destination.
 package fanin

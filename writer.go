@@ -19,9 +19,10 @@ import (
 //
 // A message is never interleaved with another: its bytes reach the
 // destination contiguously (a message that straddles two Write calls of one
-// batch is split between them, with nothing in between). Messages written by one goroutine, or through
-// one Lane, reach it in order. At most the capacity in bytes (see
-// WithCapacity) is buffered; writers park while it is full.
+// batch is split between them, with nothing in between). Messages written
+// by one goroutine, or through one Lane, reach it in order. At most the
+// capacity in bytes (see WithCapacity) is buffered; writers park while it
+// is full.
 //
 // When the destination fails, its first error, wrapped, is returned by every
 // later Write, Flush and Close (errors.Is matches it), writers parked at that
@@ -232,16 +233,9 @@ func (w *Writer) writeStaged(b batch[byte]) error {
 		w.stage = make([]byte, 0, min(w.q.capacity, stageSize))
 	}
 	stage := w.stage[:0]
-	for i := -1; i < len(b.segs); i++ {
-		p := b.items
-		if i >= 0 {
-			p = b.segs[i]
-		}
+	put := func(p []byte) error {
 		if len(stage) == 0 && len(p) >= cap(stage) {
-			if err := w.writeAll(p); err != nil {
-				return err
-			}
-			continue
+			return w.writeAll(p)
 		}
 		for len(p) > 0 {
 			if len(stage) == cap(stage) {
@@ -252,6 +246,15 @@ func (w *Writer) writeStaged(b batch[byte]) error {
 			}
 			k := copy(stage[len(stage):cap(stage)], p)
 			stage, p = stage[:len(stage)+k], p[k:]
+		}
+		return nil
+	}
+	if err := put(b.items); err != nil {
+		return err
+	}
+	for _, seg := range b.segs {
+		if err := put(seg); err != nil {
+			return err
 		}
 	}
 	if len(stage) == 0 {
