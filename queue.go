@@ -211,14 +211,22 @@ func (q *Queue[T]) appendLocked(v T) {
 }
 
 // growLocked makes room in buf for n more elements, whose credit the caller
-// has taken. It doubles buf, but never past the capacity, which is as much
-// as buf can ever hold: append would grow a large buf by a quarter at a
-// time, leaving more garbage behind, and past the capacity.
+// has taken. It grows buf as append would (by about a quarter once it is
+// large: doubling makes the two arrays of a Writer under overload settle at
+// twice the capacity rather than 1.25 times), but never past the capacity,
+// which is as much as buf can ever hold.
 func (q *Queue[T]) growLocked(n int) {
-	if len(q.buf)+n <= cap(q.buf) {
+	need := len(q.buf) + n
+	if need <= cap(q.buf) {
 		return
 	}
-	grown := make([]T, len(q.buf), min(q.capacity, max(2*cap(q.buf), len(q.buf)+n)))
+	c := cap(q.buf)
+	if c < 256 {
+		c *= 2
+	} else {
+		c += (c + 3*256) / 4
+	}
+	grown := make([]T, len(q.buf), min(q.capacity, max(c, need)))
 	copy(grown, q.buf)
 	q.buf = grown
 }
