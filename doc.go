@@ -76,8 +76,8 @@
 // from every CPU.
 //
 // Memory is at most about twice the capacity for messages (the buffer being
-// filled and the batch being written are separate arrays, each growing by
-// doubling up to the capacity), plus one lane chunk per open lane: chunks
+// filled and the batch being written are separate arrays, each growing up
+// to the capacity, never past it), plus one lane chunk per open lane: chunks
 // shrink as lanes open, so that together they stay within a quarter of the
 // capacity, but not below 1024 elements (1 KiB in a Writer). A Writer does
 // not copy lane data into those arrays: it waits in the lanes' chunks and
