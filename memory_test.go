@@ -74,8 +74,8 @@ func TestLaneChunksShrinkAsLanesOpen(t *testing.T) {
 	q.Close()
 }
 
-// The shared buffer grows by doubling but never past the capacity: it can
-// never hold more.
+// The shared buffer grows as append would, but never past the capacity: it
+// can never hold more.
 func TestSharedBufferStaysWithinCapacity(t *testing.T) {
 	const capacity = 100_000
 	q := NewQueue[byte](WithCapacity(capacity))
@@ -87,6 +87,18 @@ func TestSharedBufferStaysWithinCapacity(t *testing.T) {
 	}
 	if c := cap(q.buf); c > capacity {
 		t.Errorf("a full queue's buffer has room for %d elements, more than its capacity of %d", c, capacity)
+	}
+	// A spare of the consumer's that is larger already is used as it is:
+	// cutting it down would allocate on every batch.
+	ctx := context.Background()
+	if _, err := q.Drain(ctx, make([]byte, 0, 2*capacity)); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Push(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if c := cap(q.buf); c != 2*capacity {
+		t.Errorf("after a Drain with a spare of %d, the buffer has room for %d", 2*capacity, c)
 	}
 	q.Close()
 }

@@ -178,8 +178,9 @@ func (q *Queue[T]) pushShared(ctx context.Context, vs []T, msgs uint64) error {
 	} else if _, err := q.waitLocked(ctx, n, n); err != nil {
 		return err // waitLocked unlocked mu
 	}
-	q.growLocked(n)
+	oldCap := cap(q.buf)
 	q.buf = append(q.buf, vs...)
+	q.fitLocked(oldCap)
 	q.bufMsgs += msgs
 	q.accepted += msgs
 	q.unlockWaking()
@@ -204,31 +205,25 @@ func (q *Queue[T]) pushSlow(ctx context.Context, v T) error {
 
 // appendLocked adds one message whose credit the caller has taken.
 func (q *Queue[T]) appendLocked(v T) {
-	q.growLocked(1)
+	oldCap := cap(q.buf)
 	q.buf = append(q.buf, v)
+	q.fitLocked(oldCap)
 	q.bufMsgs++
 	q.accepted++
 }
 
-// growLocked makes room in buf for n more elements, whose credit the caller
-// has taken. It grows buf as append would (by about a quarter once it is
-// large: doubling makes the two arrays of a Writer under overload settle at
-// twice the capacity rather than 1.25 times), but never past the capacity,
-// which is as much as buf can ever hold.
-func (q *Queue[T]) growLocked(n int) {
-	need := len(q.buf) + n
-	if need <= cap(q.buf) {
+// fitLocked caps buf at the capacity after append grew it past: buf never
+// holds more, and append would grow a large buf by a quarter at a time, so
+// a Writer's two arrays could reach 1.25 times the capacity each. It runs
+// at most once per array: a spare of the caller's that is larger already
+// is kept as it is.
+func (q *Queue[T]) fitLocked(oldCap int) {
+	if c := cap(q.buf); c == oldCap || c <= q.capacity {
 		return
 	}
-	c := cap(q.buf)
-	if c < 256 {
-		c *= 2
-	} else {
-		c += (c + 3*256) / 4
-	}
-	grown := make([]T, len(q.buf), min(q.capacity, max(c, need)))
-	copy(grown, q.buf)
-	q.buf = grown
+	fit := make([]T, len(q.buf), q.capacity)
+	copy(fit, q.buf)
+	q.buf = fit
 }
 
 // unlockWaking releases mu, then wakes the consumer if it is parked waiting
