@@ -14,8 +14,9 @@ import (
 // burst of messages costs one system call, not one each. To a *net.TCPConn
 // or *net.UnixConn a batch is one vectored write (writev), and what lanes
 // wrote goes out straight from their memory. To any other destination a
-// batch is one Write call, or, when lanes wrote more than 64 KiB of it, one
-// per 64 KiB: lane data is copied through a buffer of that size.
+// batch is one Write call, or, if lanes wrote part of it and it is larger
+// than 64 KiB, about one per 64 KiB: lane data is copied through a buffer of
+// that size.
 //
 // A message is never interleaved with another: its bytes reach the
 // destination contiguously (a message that straddles two Write calls of one
