@@ -403,6 +403,43 @@ func TestWriterStagesLaneData(t *testing.T) {
 	})
 }
 
+// A destination that fails in the middle of a staged batch: the Write calls
+// before it went through, but the batch is counted undelivered whole (the
+// destination cannot say which messages it took), and every later call
+// returns the error.
+func TestWriterStagedBatchFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("disk full")
+		dst := &recorder{failAt: 100 << 10, err: boom, gate: make(chan struct{})}
+		w := fanin.NewWriter(dst)
+		w.Write([]byte("first")) // the flusher takes it and blocks in dst
+		synctest.Wait()
+		l := w.Lane()
+		for i := range 200 { // 200 KB of lane data: the next batch, in 4 stages
+			if _, err := l.Write(bytes.Repeat([]byte{byte(i)}, 1000)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(dst.gate)
+		if err := w.Flush(); !errors.Is(err, boom) {
+			t.Fatalf("Flush = %v, want the destination's error", err)
+		}
+		if _, err := l.Write([]byte("x")); !errors.Is(err, boom) {
+			t.Fatalf("Lane.Write after the failure = %v", err)
+		}
+		l.Close()
+		if err := w.Close(); !errors.Is(err, boom) {
+			t.Fatalf("Close = %v", err)
+		}
+		if want := []int{5, 64 << 10, 64 << 10}; !slices.Equal(dst.sizes, want) {
+			t.Errorf("Write calls of %v bytes, want %v: the failed one ends the batch", dst.sizes, want)
+		}
+		if s := w.Stats(); s.Accepted != 201 || s.Delivered != 1 || s.Undelivered != 200 {
+			t.Errorf("Stats = %+v: want 201 accepted, 1 delivered, 200 undelivered", s)
+		}
+	})
+}
+
 // Lane data stays in the lanes' chunks until it is written: with a
 // destination that takes no vectored write as well, the flusher does not
 // copy it into a batch array as large as what is buffered.
