@@ -27,8 +27,9 @@ type config struct {
 // DefaultWriterCapacity). Producers park while the buffer is full.
 //
 // Values below 1 select the default; values above MaxCapacity are reduced to
-// MaxCapacity. Memory use is about twice the capacity at most: the buffer
-// being filled and the one the consumer holds.
+// MaxCapacity. Memory for messages is about twice the capacity at most: the
+// buffer being filled and the one the consumer holds. Each open lane adds
+// its own state and the chunk it is filling (see the package documentation).
 func WithCapacity(n int) Option {
 	return func(c *config) {
 		switch {
