@@ -378,8 +378,8 @@ func TestWriterStagesLaneData(t *testing.T) {
 			}
 			want.Write(p)
 		}
-		write(w.Write, []byte("first")) // the flusher takes it and blocks in dst
-		synctest.Wait()
+		holdFlusher(w)
+		want.WriteString("first")
 		write(w.Write, bytes.Repeat([]byte("s"), 100<<10))
 		l := w.Lane()
 		for i := range 200 { // 200 KB of lane data, in the next batch too
@@ -412,8 +412,7 @@ func TestWriterStagedBatchFails(t *testing.T) {
 		boom := errors.New("disk full")
 		dst := &recorder{failAt: 100 << 10, err: boom, gate: make(chan struct{})}
 		w := fanin.NewWriter(dst)
-		w.Write([]byte("first")) // the flusher takes it and blocks in dst
-		synctest.Wait()
+		holdFlusher(w)
 		l := w.Lane()
 		for i := range 200 { // 200 KB of lane data: the next batch, in 4 stages
 			if _, err := l.Write(bytes.Repeat([]byte{byte(i)}, 1000)); err != nil {
@@ -449,8 +448,7 @@ func TestWriterLaneDataIsNotCopiedIntoTheBatch(t *testing.T) {
 		gate := make(chan struct{})
 		dst := writerFunc(func(p []byte) (int, error) { <-gate; return len(p), nil })
 		w := fanin.NewWriter(dst, fanin.WithCapacity(capacity))
-		w.Write([]byte("first")) // the flusher takes it and blocks in dst
-		synctest.Wait()
+		holdFlusher(w)
 		l := w.Lane()
 		msg := make([]byte, 4<<10)
 		var before, after runtime.MemStats
@@ -564,6 +562,14 @@ func TestWriterCapacityIncludesBatchInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// holdFlusher writes "first" through w and waits, in a synctest bubble,
+// until the flusher has taken it and is blocked writing it to a gated
+// destination: what is written next waits for the following batch.
+func holdFlusher(w *fanin.Writer) {
+	w.Write([]byte("first"))
+	synctest.Wait()
 }
 
 // writerFunc is an io.Writer made of a function.
