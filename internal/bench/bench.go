@@ -13,11 +13,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -451,6 +453,21 @@ func (b *bencher) run(ctx context.Context, s strategy.Strategy, h wire.Header) (
 	return b.runTCP(ctx, s, h)
 }
 
+// prepare prepares a run of s with pprof labels on the goroutines it starts,
+// contestant (fanin-lanes) and cell (fanin-lanes/1024), so that a CPU profile
+// of the command can be cut down to one contestant's or one cell's timed
+// work, without the setup between runs (GC, FreeOSMemory) or the sink:
+// go tool pprof -tagfocus cell=fanin-lanes/1024. Every contestant starts its
+// goroutines in Prepare and they work only after Start, so their samples all
+// belong to the timed region.
+func prepare(ctx context.Context, s strategy.Strategy, dst io.Writer, h wire.Header) (run strategy.Run, err error) {
+	labels := pprof.Labels("contestant", s.Name(), "cell", s.Name()+"/"+strconv.Itoa(h.Producers))
+	pprof.Do(ctx, labels, func(context.Context) {
+		run, err = s.Prepare(dst, h)
+	})
+	return run, err
+}
+
 // errExtraBytes stops a contestant that writes more than the workload: in
 // memory nothing else would, and a duplicating loop would never end.
 var errExtraBytes = errors.New("more bytes written than the workload announced")
@@ -475,7 +492,7 @@ func (m *memSink) Write(p []byte) (int, error) {
 // when Wait returns the sink has counted everything.
 func (b *bencher) runMem(s strategy.Strategy, h wire.Header) (sample, error) {
 	v := wire.NewVerifier(h)
-	run, err := s.Prepare(&memSink{v: v, left: h.TotalBytes()}, h)
+	run, err := prepare(context.Background(), s, &memSink{v: v, left: h.TotalBytes()}, h)
 	if err != nil {
 		return sample{}, fmt.Errorf("prepare: %w", err)
 	}
@@ -505,7 +522,7 @@ func (b *bencher) runTCP(ctx context.Context, s strategy.Strategy, h wire.Header
 	// writes and so unblocks Wait.
 	defer context.AfterFunc(ctx, func() { _ = c.Close() })()
 
-	run, err := s.Prepare(c.Conn, h)
+	run, err := prepare(ctx, s, c.Conn, h)
 	if err != nil {
 		return sample{}, fmt.Errorf("prepare: %w", err)
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"io"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -276,6 +277,33 @@ func TestPrepareErrorFails(t *testing.T) {
 	var ve *VerifyError
 	if !errors.Is(err, boom) || errors.As(err, &ve) {
 		t.Fatalf("err = %v, want the Prepare error (not a VerifyError)", err)
+	}
+}
+
+// TestPrepareLabelsGoroutines: the goroutines a contestant starts carry its
+// pprof labels, which is what lets -tagfocus cut a profile down to them.
+func TestPrepareLabelsGoroutines(t *testing.T) {
+	s := lookup(t, "fanin-lanes")[0]
+	h := wire.Header{Mode: wire.Byte, Producers: 3, Messages: 10, Size: 1, Label: s.Name()}
+	v := wire.NewVerifier(h)
+	run, err := prepare(t.Context(), s, v, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var profile strings.Builder
+	if err := pprof.Lookup("goroutine").WriteTo(&profile, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if vd := v.Verdict(); !vd.OK {
+		t.Fatalf("unverified run: %v", vd.Err())
+	}
+	// debug=1 groups goroutines by stack: the 3 parked producers are one entry.
+	want := `# labels: {"cell":"fanin-lanes/3", "contestant":"fanin-lanes"}`
+	if !strings.Contains(profile.String(), want) {
+		t.Errorf("goroutine profile has no %s:\n%s", want, profile.String())
 	}
 }
 

@@ -112,7 +112,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	longRun := fs.Duration("long-run", bench.DefaultLongRun, help("long-run", "a cell whose first run takes at least this long runs only once (marked * in the table); negative: always repeat"))
 	runTimeout := fs.Duration("run-timeout", 0, help("run-timeout", "fail if one run takes longer than this (a contestant hung); 0: a minute plus 20µs per message; negative: no limit"))
 	jsonOut := fs.Bool("json", false, help("json", "print results.json on stdout instead of the table"))
-	cpuProfile := fs.String("cpuprofile", "", help("cpuprofile", "write a CPU profile of the whole run to this file (go tool pprof)"))
+	cpuProfile := fs.String("cpuprofile", "", help("cpuprofile", "write a CPU profile of the whole run to this file (go tool pprof); samples of a contestant's goroutines carry the labels contestant and cell, so -tagfocus cell=fanin-lanes/1024 keeps one cell's timed work"))
 	memProfile := fs.String("memprofile", "", help("memprofile", "with --scenario overload: write a heap profile of each design, taken as its producers stop, to PREFIX-DESIGN.pb.gz (go tool pprof -sample_index=inuse_space); every allocation is recorded, which slows the unbounded design"))
 	scenario := fs.String("scenario", "", help("scenario", "run scenarios instead of the matrix: idle, overload, latency, or all (comma-separated); writes scenarios.json into --out"))
 	scenarioTime := fs.Duration("scenario-time", 0, help("scenario-time", "with --scenario: how long each subject is measured; 0: idle 3s, overload 5s, latency 3s"))
