@@ -46,15 +46,16 @@ func (s Private) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 	per := h.Messages * h.Size
 	all := make([]byte, h.Producers*per)
 	prefault(all)
-	bufs := make([][]byte, h.Producers)
+	bufs := make([]privateBuf, h.Producers)
 	for p := range bufs {
-		bufs[p] = all[p*per : p*per : (p+1)*per]
+		bufs[p].b = all[p*per : p*per : (p+1)*per]
 	}
 	done := make(chan struct{})
 	r.Launch(h.Producers,
 		func(p int) SendFunc {
+			buf := &bufs[p]
 			return func(msg []byte) bool {
-				bufs[p] = append(bufs[p], msg...)
+				buf.b = append(buf.b, msg...)
 				return true
 			}
 		},
@@ -62,7 +63,7 @@ func (s Private) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 		func() {
 			<-done
 			for _, b := range bufs {
-				if len(b) < per {
+				if len(b.b) < per {
 					return // a producer stopped early: the run has failed
 				}
 			}
@@ -75,4 +76,12 @@ func (s Private) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 			}
 		})
 	return r, nil
+}
+
+// privateBuf is one producer's buffer, alone on its cache lines: producers
+// on different CPUs appending to neighbouring slice headers would otherwise
+// take the line from each other on every message.
+type privateBuf struct {
+	b []byte
+	_ [128 - 24]byte
 }
