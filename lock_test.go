@@ -2,6 +2,7 @@ package fanin
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 )
@@ -105,3 +106,68 @@ func TestSpinLockFirstParksAndWakes(t *testing.T) {
 // tryLock takes the lock if it is free now: the tests' way to see that it
 // is held.
 func (l *spinLock) tryLock() bool { return l.state.CompareAndSwap(0, lockHeld) }
+
+// BenchmarkSyncFloor measures, per message, the least synchronisation each
+// path of the queue needs, with one goroutine per CPU (RunParallel), as in
+// the matrix of fanin bench. Each figure is elapsed time per operation with
+// every CPU at work, so it adds to private's ns/msg of the same session to
+// give a floor:
+//
+//   - lock/every-cpu: the shared path's Lock and Unlock, the line taken from
+//     the other CPU on most operations. The shared path promises
+//     per-goroutine order, so every push goes through one point of order.
+//   - atomic-add/every-cpu: one atomic add on a shared word, the least any
+//     single point of order costs, a lock-free one included.
+//   - publish/every-cpu: the atomic store with which a lane publishes each
+//     message, on a cache line of its own; store/every-cpu is the same loop
+//     with a plain store, what a design without synchronisation (private)
+//     does instead. The difference is what publishing adds.
+func BenchmarkSyncFloor(b *testing.B) {
+	b.Run("lock/every-cpu", func(b *testing.B) {
+		var l spinLock
+		l.init()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				l.Lock()
+				l.Unlock()
+			}
+		})
+	})
+	b.Run("atomic-add/every-cpu", func(b *testing.B) {
+		var n atomic.Uint64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				n.Add(1)
+			}
+		})
+	})
+	b.Run("publish/every-cpu", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			var pub struct {
+				_ cacheLinePad
+				v atomic.Uint64
+				_ cacheLinePad
+			}
+			for i := uint64(0); pb.Next(); i++ {
+				pub.v.Store(i)
+			}
+		})
+	})
+	b.Run("store/every-cpu", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			w := new(paddedWord) // on the heap, so the stores are kept
+			for i := uint64(0); pb.Next(); i++ {
+				w.v = i
+			}
+			floorSink.Store(w.v)
+		})
+	})
+}
+
+type paddedWord struct {
+	_ cacheLinePad
+	v uint64
+	_ cacheLinePad
+}
+
+var floorSink atomic.Uint64
