@@ -107,31 +107,42 @@ func TestSpinLockFirstParksAndWakes(t *testing.T) {
 // is held.
 func (l *spinLock) tryLock() bool { return l.state.CompareAndSwap(0, lockHeld) }
 
-// BenchmarkSyncFloor measures, per message, the least synchronisation each
-// path of the queue needs, with one goroutine per CPU (RunParallel), as in
-// the matrix of fanin bench. Each figure is elapsed time per operation with
-// every CPU at work, so it adds to private's ns/msg of the same session to
-// give a floor:
+// BenchmarkSyncFloor measures the synchronisation each path of the queue
+// needs per message, with one goroutine per CPU (RunParallel), as in the
+// matrix of fanin bench. Each figure is elapsed time per operation with
+// every CPU at work, comparable with the matrix's ns/msg:
 //
-//   - lock/every-cpu: the shared path's Lock and Unlock, the line taken from
-//     the other CPU on most operations. The shared path promises
-//     per-goroutine order, so every push goes through one point of order.
 //   - atomic-add/every-cpu: one atomic add on a shared word, the least any
-//     single point of order costs, a lock-free one included.
+//     single point of order costs, a lock-free one included. The shared path
+//     promises per-goroutine order, so every push goes through one; added to
+//     private's ns/msg, this is a floor for it.
+//   - lock/every-cpu: the shared path's Lock and Unlock around a counter,
+//     taken continuously from both CPUs. This is what a push costs when
+//     producers on every CPU contend, and why the shared path's flusher does
+//     not gather (see gatherBytes): in the matrix, the flusher keeps one CPU
+//     busy most of the time.
 //   - publish/every-cpu: the atomic store with which a lane publishes each
 //     message, on a cache line of its own; store/every-cpu is the same loop
 //     with a plain store, what a design without synchronisation (private)
-//     does instead. The difference is what publishing adds.
+//     does instead. The difference, added to private's ns/msg, is a floor
+//     for lanes.
 func BenchmarkSyncFloor(b *testing.B) {
 	b.Run("lock/every-cpu", func(b *testing.B) {
-		var l spinLock
-		l.init()
+		var g struct {
+			l      spinLock
+			pushes int // the least a push updates, on the lock's cache line
+		}
+		g.l.init()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				l.Lock()
-				l.Unlock()
+				g.l.Lock()
+				g.pushes++
+				g.l.Unlock()
 			}
 		})
+		if g.pushes != b.N {
+			b.Fatalf("%d pushes counted, want %d", g.pushes, b.N)
+		}
 	})
 	b.Run("atomic-add/every-cpu", func(b *testing.B) {
 		var n atomic.Uint64
