@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,6 +201,84 @@ func BenchmarkDrain(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkLanesAgainstTheBound is the matrix's largest cell without the
+// harness: 8192 lanes write 1000 one-byte messages each through a Writer to
+// loopback TCP, with the matrix's 1 MiB capacity and with 16 MiB, which holds
+// every lane's 1000 bytes. It shows what the bound costs at this count:
+// with 1 MiB producers park for room (waits/lane), each wait a goroutine
+// switch. ns/msg times the writes and the final Close, not the setup.
+func BenchmarkLanesAgainstTheBound(b *testing.B) {
+	const lanes, messages = 8192, 1000
+	for _, capacity := range []int{1 << 20, 16 << 20} {
+		b.Run(fmt.Sprintf("capacity=%dMiB", capacity>>20), func(b *testing.B) {
+			conn := discardingConn(b)
+			var timed time.Duration
+			var waits uint64
+			for b.Loop() {
+				w := fanin.NewWriter(conn, fanin.WithCapacity(capacity))
+				start := make(chan struct{})
+				var ready, done sync.WaitGroup
+				ready.Add(lanes)
+				for range lanes {
+					l := w.Lane()
+					done.Go(func() {
+						msg := []byte{0}
+						ready.Done()
+						<-start
+						for i := range messages {
+							msg[0] = byte(i)
+							l.Write(msg)
+						}
+						l.Close()
+					})
+				}
+				ready.Wait()
+				begin := time.Now()
+				close(start)
+				done.Wait()
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+				timed += time.Since(begin)
+				s := w.Stats()
+				if s.Bytes != lanes*messages {
+					b.Fatalf("%d bytes written, want %d", s.Bytes, lanes*messages)
+				}
+				waits += s.Waits
+			}
+			b.ReportMetric(float64(timed.Nanoseconds())/float64(b.N*lanes*messages), "ns/msg")
+			b.ReportMetric(float64(waits)/float64(b.N*lanes), "waits/lane")
+		})
+	}
+}
+
+// discardingConn returns one end of a loopback TCP connection whose other end
+// reads and discards everything; both are closed when b ends.
+func discardingConn(b *testing.B) net.Conn {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		if c, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		c.Close()
+		<-read
+	})
+	return c
 }
 
 var _ io.Writer = (*countingWriter)(nil)
