@@ -138,6 +138,14 @@ func BenchmarkSyncFloor(b *testing.B) {
 			}
 		})
 	})
+	b.Run("atomic-add/every-cpu", func(b *testing.B) {
+		var n atomic.Uint64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				n.Add(1)
+			}
+		})
+	})
 	b.Run("publish/every-cpu", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			var pub struct {
@@ -161,10 +169,12 @@ func BenchmarkSyncFloor(b *testing.B) {
 	})
 }
 
+// paddedWord is a word alone on its cache lines.
 type paddedWord struct {
 	_ cacheLinePad
 	v uint64
 	_ cacheLinePad
 }
 
+// floorSink keeps store/every-cpu's stores from being optimised away.
 var floorSink atomic.Uint64
