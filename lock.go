@@ -101,20 +101,20 @@ func (l *spinLock) LockFirst() {
 }
 
 // Unlock releases the lock, keeping a LockFirst caller's claim.
-//
-// It subtracts lockHeld rather than compare-and-swap it away: an add cannot
-// fail, whatever the other bits hold, so there is no retry loop. Queue.Push
-// with one producer was 7% faster than with a compare-and-swap, and level
-// with both CPUs taking the lock.
 func (l *spinLock) Unlock() {
-	if l.state.Add(^uint32(lockHeld-1))&lockParked != 0 {
-		l.wakeParked()
+	if !l.state.CompareAndSwap(lockHeld, 0) {
+		l.unlockSlow()
 	}
 }
 
-// wakeParked wakes the parked LockFirst caller. Its claim keeps every Lock
-// caller off, so the lock stays free for it until it runs.
-func (l *spinLock) wakeParked() {
-	l.state.And(^uint32(lockParked))
-	l.wake <- struct{}{}
+func (l *spinLock) unlockSlow() {
+	for {
+		s := l.state.Load()
+		if l.state.CompareAndSwap(s, s&^(lockHeld|lockParked)) {
+			if s&lockParked != 0 {
+				l.wake <- struct{}{}
+			}
+			return
+		}
+	}
 }
