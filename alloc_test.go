@@ -3,7 +3,6 @@ package fanin_test
 import (
 	"context"
 	"io"
-	"net"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -114,30 +113,11 @@ func TestWriterOverTCPDoesNotAllocate(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		if c, err := ln.Accept(); err == nil {
-			io.Copy(io.Discard, c)
-			c.Close()
-		}
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := fanin.NewWriter(c, fanin.WithCapacity(1<<16))
+	w := fanin.NewWriter(discardingConn(t), fanin.WithCapacity(1<<16))
 	wl := w.Lane()
 	defer func() {
 		wl.Close()
 		w.Close()
-		c.Close()
-		<-read
 	}()
 	msg := []byte("a message of some bytes")
 	writes := func() {

@@ -255,11 +255,11 @@ func BenchmarkLanesAgainstTheBound(b *testing.B) {
 }
 
 // discardingConn returns one end of a loopback TCP connection whose other end
-// reads and discards everything; both are closed when b ends.
-func discardingConn(b *testing.B) net.Conn {
+// reads and discards everything; both are closed when tb ends.
+func discardingConn(tb testing.TB) net.Conn {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer ln.Close()
 	read := make(chan struct{})
@@ -272,9 +272,9 @@ func discardingConn(b *testing.B) net.Conn {
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		c.Close()
 		<-read
 	})
