@@ -407,8 +407,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.releaseLocked(done)
 	}
 	if len(q.held) > 0 { // the batch that pointed into them is written
-		q.poolChunksLocked(q.held)
-		q.held = q.held[:0]
+		q.held = q.poolChunksLocked(q.held)
 	}
 	busy := true
 	for len(q.buf) == 0 && len(q.ready) == 0 && !q.drainWanted {
@@ -444,23 +443,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 	case q.maxDelay > 0:
 		q.lingerLocked(ctx, q.maxDelay)
 	case gather > 0 && q.busyDrains >= gatherAfter && len(q.buf) == 0:
-		q.gather = min(gather, q.capacity/2)
-		q.gatherLanes = q.gather/max(q.perLane, 1) + 1
-		if !q.gatheredLocked() {
-			if q.idleKick == nil {
-				q.idleKick = make(chan struct{}, 1)
-				go q.idleWaker(q.idleKick)
-			}
-			if !q.idleKicked {
-				q.idleKicked = true
-				q.idleKick <- struct{}{}
-			}
-			q.lingerLocked(ctx, gatherDelay)
-			if !q.gatheredLocked() {
-				q.busyDrains = 0 // the lanes are not that busy: do not wait again soon
-			}
-		}
-		q.gather = 0
+		q.gatherLocked(ctx, gather)
 	}
 	q.grown = 0
 	q.urgent = false
@@ -506,8 +489,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 	clear(again)
 	q.again = again[:0]
 	if len(q.recycled) > 0 {
-		q.poolChunksLocked(q.recycled)
-		q.recycled = q.recycled[:0]
+		q.recycled = q.poolChunksLocked(q.recycled)
 	}
 	q.tookLocked(b, release)
 	q.mu.Unlock()
@@ -515,9 +497,10 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 }
 
 // poolChunksLocked keeps the lane chunks cs for reuse, up to the capacity's
-// worth, and clears cs. A chunk of another length than new ones get is left
-// to the garbage collector: it was made for another number of lanes.
-func (q *Queue[T]) poolChunksLocked(cs []*chunk[T]) {
+// worth, and returns cs cleared and emptied. A chunk of another length than
+// new ones get is left to the garbage collector: it was made for another
+// number of lanes.
+func (q *Queue[T]) poolChunksLocked(cs []*chunk[T]) []*chunk[T] {
 	keep := q.capacity / q.chunkLen
 	for _, c := range cs {
 		if len(q.chunks) < keep && len(c.items) == q.chunkLen {
@@ -525,6 +508,7 @@ func (q *Queue[T]) poolChunksLocked(cs []*chunk[T]) {
 		}
 	}
 	clear(cs)
+	return cs[:0]
 }
 
 // sizeChunksLocked sets the length of new lane chunks for the number of open
@@ -564,6 +548,30 @@ func (q *Queue[T]) requestDrain() uint64 {
 	target := q.drains + 1
 	q.unlockWaking()
 	return target
+}
+
+// gatherLocked waits, up to gatherDelay, until the lanes hold about gather
+// more elements, or until the idle waker finds nothing else ready to run. It
+// is called and returns with mu held.
+func (q *Queue[T]) gatherLocked(ctx context.Context, gather int) {
+	q.gather = min(gather, q.capacity/2)
+	q.gatherLanes = q.gather/max(q.perLane, 1) + 1
+	defer func() { q.gather = 0 }()
+	if q.gatheredLocked() {
+		return
+	}
+	if q.idleKick == nil {
+		q.idleKick = make(chan struct{}, 1)
+		go q.idleWaker(q.idleKick)
+	}
+	if !q.idleKicked {
+		q.idleKicked = true
+		q.idleKick <- struct{}{}
+	}
+	q.lingerLocked(ctx, gatherDelay)
+	if !q.gatheredLocked() {
+		q.busyDrains = 0 // the lanes are not that busy: do not wait again soon
+	}
 }
 
 // gatherAfter and gatherDelay bound a gathering consumer's wait. It gathers
