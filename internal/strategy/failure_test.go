@@ -295,11 +295,14 @@ func TestBoundedWhileDestinationStalls(t *testing.T) {
 	}
 }
 
-// refusedWhole reports whether s is Private, which must refuse a workload
-// too large to buffer whole, and fails the test if it did not.
+// refusedWhole reports whether s is one of the floors that buffer the whole
+// workload (Private, PolledLanes), which must refuse one too large, and
+// fails the test if it did not.
 func refusedWhole(t *testing.T, s Strategy, err error) bool {
 	t.Helper()
-	if _, ok := s.(Private); !ok {
+	switch s.(type) {
+	case Private, PolledLanes:
+	default:
 		return false
 	}
 	if !errors.Is(err, ErrWorkloadTooLarge) {

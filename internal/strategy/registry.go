@@ -15,6 +15,7 @@ func All() []Strategy {
 		MutexSwap{},
 		Fanin{},
 		FaninLanes{},
+		PolledLanes{},
 		Private{},
 		Direct{},
 	}

@@ -139,6 +139,12 @@ func checkWriteShape(t *testing.T, name string, h wire.Header, rec *recorder) {
 		if limit := min(int64(swapLimit), total) + int64(h.Size); int64(rec.maxWrite) > limit {
 			t.Errorf("mutex-swap: a write of %d bytes exceeds the bound %d", rec.maxWrite, limit)
 		}
+	case "polled-lanes":
+		// In place, from one lane at a time: to a destination without a
+		// vectored write, each piece of a pass is a Write of its own.
+		if per := int(h.TotalMessages()/int64(h.Producers)) * h.Size; rec.maxWrite > per {
+			t.Errorf("polled-lanes: a write of %d bytes spans lanes of %d bytes", rec.maxWrite, per)
+		}
 	case "private":
 		want := (total + batchLimit - 1) / batchLimit
 		if int64(rec.writes) != want || rec.maxWrite > batchLimit {
@@ -155,7 +161,7 @@ func checkWriteShape(t *testing.T, name string, h wire.Header, rec *recorder) {
 }
 
 func TestRegistry(t *testing.T) {
-	want := []string{"chan-serial", "chan-batch", "mutex-swap", "fanin", "fanin-lanes", "private", "direct"}
+	want := []string{"chan-serial", "chan-batch", "mutex-swap", "fanin", "fanin-lanes", "polled-lanes", "private", "direct"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
@@ -219,7 +225,9 @@ func TestPrepareRejectsBadInput(t *testing.T) {
 
 // ours are the contestants built on the harness in this package's files
 // (fanin.go's may choose their own machinery).
-func ours() []Strategy { return []Strategy{ChanSerial{}, ChanBatch{}, MutexSwap{}, Direct{}} }
+func ours() []Strategy {
+	return []Strategy{ChanSerial{}, ChanBatch{}, MutexSwap{}, PolledLanes{}, Direct{}}
+}
 
 func TestWaitWithoutStartRunsToCompletion(t *testing.T) {
 	for _, s := range ours() {
