@@ -116,6 +116,11 @@ func (l *spinLock) tryLock() bool { return l.state.CompareAndSwap(0, lockHeld) }
 //     single point of order costs, a lock-free one included. The shared path
 //     promises per-goroutine order, so every push goes through one; added to
 //     private's ns/msg, this is a floor for it.
+//   - reserve-write/every-cpu: a lock-free point of order that also places
+//     each message: an atomic add reserves the next byte of one shared
+//     buffer, and the message is written there. Consecutive places go to
+//     whichever CPU reserved them, so the buffer's cache lines move between
+//     the CPUs as the messages do; a lock keeps them with its holder.
 //   - lock/every-cpu: the shared path's Lock and Unlock, taken
 //     continuously from both CPUs. This is what a push costs when
 //     producers on every CPU contend, and why the shared path's flusher does
@@ -143,6 +148,17 @@ func BenchmarkSyncFloor(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				n.Add(1)
+			}
+		})
+	})
+	b.Run("reserve-write/every-cpu", func(b *testing.B) {
+		const size = 1 << 20 // the default Writer's capacity
+		var tail atomic.Uint64
+		buf := make([]byte, size)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				at := tail.Add(1) - 1
+				buf[at%size] = byte(at)
 			}
 		})
 	})
