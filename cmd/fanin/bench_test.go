@@ -117,6 +117,31 @@ func TestBenchRounds(t *testing.T) {
 	if n := strings.Count(stderr, "round "); n != 3 {
 		t.Errorf("stderr announces %d rounds, want 3:\n%s", n, stderr)
 	}
+	for _, r := range rep.Results {
+		if len(r.RoundMedians) != 3 {
+			t.Errorf("%s: round medians %v, want 3", r.Strategy, r.RoundMedians)
+		}
+	}
+}
+
+// --ratio-to prints one table per contestant named, each with its ratios.
+func TestBenchRatioTo(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var stdout, stderr bytes.Buffer
+	code := runBench([]string{"--sink", "mem", "--strategies", "direct,fanin", "--producers", "2", "--messages", "10",
+		"--min-runs", "1", "--max-runs", "1", "--min-time", "0s", "--rounds", "2", "--ratio-to", "direct,fanin", "--out", ""}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, &stderr)
+	}
+	out := stdout.String()
+	for _, want := range []string{"ratio to direct: the median of the 2 rounds' ratios", "ratio to fanin: the median of the 2 rounds' ratios"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "machine: "); n != 2 {
+		t.Errorf("%d tables, want 2:\n%s", n, out)
+	}
 }
 
 func TestBenchBadFlags(t *testing.T) {
@@ -134,6 +159,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{"--mode", "framed", "--size", "3"},
 		{"--min-runs", "4", "--max-runs", "2"},
 		{"--rounds", "0"},
+		{"--strategies", "direct", "--ratio-to", "fanin"},
 		{"--memprofile", "heap"},
 		{"--scenario", "idle", "--memprofile", "heap"},
 		{"extra"},

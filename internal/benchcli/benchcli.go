@@ -111,6 +111,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	rounds := fs.Int("rounds", 1, help("rounds", "run the whole matrix this many times, one after another, and report each cell's median round (a noisy machine's slow phase then shows as spread, not as the result)"))
 	longRun := fs.Duration("long-run", bench.DefaultLongRun, help("long-run", "a cell whose first run takes at least this long runs only once (marked * in the table); negative: always repeat"))
 	runTimeout := fs.Duration("run-timeout", 0, help("run-timeout", "fail if one run takes longer than this (a contestant hung); 0: a minute plus 20µs per message; negative: no limit"))
+	ratioTo := fs.String("ratio-to", report.Baseline, help("ratio-to", "the contestant whose cells the table's ratios divide by; several, comma-separated, print one table each"))
 	jsonOut := fs.Bool("json", false, help("json", "print results.json on stdout instead of the table"))
 	cpuProfile := fs.String("cpuprofile", "", help("cpuprofile", "write a CPU profile of the whole run to this file (go tool pprof); samples of a contestant's goroutines carry the labels contestant and cell, so -tagfocus cell=fanin-lanes/1024 keeps one cell's timed work"))
 	memProfile := fs.String("memprofile", "", help("memprofile", "with --scenario overload: write a heap profile of each design, taken as its producers stop, to PREFIX-DESIGN.pb.gz (go tool pprof -sample_index=inuse_space); every allocation is recorded, which slows the unbounded design"))
@@ -212,6 +213,14 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	rep := report.New()
 	rep.Command = c.commandLine(args)
 	order := Names(cfg.Strategies)
+	baselines := strings.Split(*ratioTo, ",")
+	for _, b := range baselines {
+		// The default may be absent from a chosen few: its table then has
+		// no ratios. One asked for by name must be there.
+		if set["ratio-to"] && !slices.Contains(order, b) {
+			return c.usageError(stderr, fmt.Sprintf("--ratio-to: %q is not among the contestants run (%s)", b, strings.Join(order, ", ")))
+		}
+	}
 
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
@@ -238,8 +247,13 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 			return c.fail(stderr, err)
 		}
 	} else {
-		if err := report.Table(stdout, rep, order); err != nil {
-			return c.fail(stderr, err)
+		for i, b := range baselines {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			if err := report.Table(stdout, rep, order, b); err != nil {
+				return c.fail(stderr, err)
+			}
 		}
 		if c.AfterTable != nil {
 			if err := c.AfterTable(stdout, rep, order); err != nil {

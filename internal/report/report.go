@@ -45,6 +45,10 @@ type Result struct {
 	LatencyP50Us float64 `json:"latency_p50_us,omitempty"`
 	LatencyP99Us float64 `json:"latency_p99_us,omitempty"`
 
+	// RoundMedians are the cell's median in each round, in the order the
+	// rounds ran, when the matrix ran more than once (see MedianOfRounds).
+	RoundMedians []float64 `json:"round_medians_ns_per_msg,omitempty"`
+
 	// Single marks a cell whose first run was so long that it was not
 	// repeated: its min, median and max are one measurement, not a spread.
 	Single bool `json:"runs_single,omitempty"`

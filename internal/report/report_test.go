@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -66,8 +67,10 @@ func TestJSONKeys(t *testing.T) {
 	framed.Mode, framed.MessageSize, framed.LatencyP50Us, framed.LatencyP99Us = "framed", 64, 12.5, 80
 	single := byteResult("chan-serial", 8192, 3500)
 	single.Runs, single.Single, single.Note = 1, true, "ran once"
+	rounds := byteResult("fanin-lanes", 16, 3.1)
+	rounds.RoundMedians = []float64{3.1, 4.5, 2.9}
 
-	r := fixedReport(byteResult("fanin-lanes", 16, 3.1), framed, single)
+	r := fixedReport(rounds, framed, single)
 	r.Command = "fanin bench"
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, r); err != nil {
@@ -83,7 +86,7 @@ func TestJSONKeys(t *testing.T) {
 		t.Fatalf("results: %v (%d entries)", err, len(results))
 	}
 	want := [][]string{
-		sortedCopy(requiredKeys),
+		sortedCopy(requiredKeys, []string{"round_medians_ns_per_msg"}),
 		sortedCopy(requiredKeys, []string{"latency_p50_us", "latency_p99_us"}),
 		sortedCopy(requiredKeys, []string{"runs_single", "note"}),
 	}
@@ -97,7 +100,7 @@ func TestJSONKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !back.Started.Equal(r.Started) || back.CPU != r.CPU || !slices.Equal(back.Results, r.Results) {
+	if !back.Started.Equal(r.Started) || back.CPU != r.CPU || !reflect.DeepEqual(back.Results, r.Results) {
 		t.Errorf("round trip changed the report:\n got %+v\nwant %+v", back, r)
 	}
 }
@@ -209,7 +212,7 @@ func TestTable(t *testing.T) {
 		byteResult("extra", 16, 44),
 	)
 	var buf bytes.Buffer
-	if err := Table(&buf, r, []string{"chan-serial", "fanin-lanes", "direct"}); err != nil {
+	if err := Table(&buf, r, []string{"chan-serial", "fanin-lanes", "direct"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	want := `machine: Test CPU 9000, 2 cpus, GOMAXPROCS 2, go1.26.8 linux/amd64
@@ -234,7 +237,7 @@ func TestTableLatency(t *testing.T) {
 		return r
 	}
 	var buf bytes.Buffer
-	err := Table(&buf, fixedReport(framed("fanin-lanes", 16, 12.5, 180), framed("direct", 16, 3.25, 9)), nil)
+	err := Table(&buf, fixedReport(framed("fanin-lanes", 16, 12.5, 180), framed("direct", 16, 3.25, 9)), nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +251,7 @@ func TestTableLatency(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := Table(&buf, fixedReport(byteResult("direct", 16, 3)), nil); err != nil {
+	if err := Table(&buf, fixedReport(byteResult("direct", 16, 3)), nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(buf.String(), "latency") {
@@ -256,9 +259,46 @@ func TestTableLatency(t *testing.T) {
 	}
 }
 
+// With rounds, a ratio is taken within each round: a slow phase that hit
+// one round moves both cells of that round, not the ratio. Here the
+// medians' ratio would be 6/2 = 3x (lanes' median round is the third,
+// direct's the first), while every round says 2x.
+func TestTableRatioWithinRounds(t *testing.T) {
+	lanes, direct := byteResult("fanin-lanes", 64, 6), byteResult("direct", 64, 2)
+	lanes.RoundMedians = []float64{4, 12, 6}
+	direct.RoundMedians = []float64{2, 6, 3}
+	var buf bytes.Buffer
+	if err := Table(&buf, fixedReport(lanes, direct), nil, "direct"); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "ratio to direct: the median of the 3 rounds' ratios") || !strings.Contains(out, "6.00 (2.0x)") {
+		t.Errorf("want lanes at 2.0x direct, the rounds' ratio:\n%s", out)
+	}
+
+	for _, tc := range []struct {
+		c, base []float64
+		want    float64
+	}{
+		{[]float64{4, 12, 6}, []float64{2, 6, 3}, 2},
+		{[]float64{4, 9, 6, 10}, []float64{2, 3, 3, 2}, 2.5}, // ratios 2, 3, 2, 5: the middle two's mean
+		{[]float64{4, 12}, []float64{2, 0}, 3},               // a round without a time: the medians' ratio
+		{[]float64{4, 12, 6}, []float64{2, 6}, 3},            // different rounds: the medians' ratio
+	} {
+		c, base := byteResult("a", 1, 6), byteResult("b", 1, 2)
+		c.RoundMedians, base.RoundMedians = tc.c, tc.base
+		if got, ok := Ratio(c, base); !ok || got != tc.want {
+			t.Errorf("Ratio(%v, %v) = %v, %v; want %v", tc.c, tc.base, got, ok, tc.want)
+		}
+	}
+	if _, ok := Ratio(byteResult("a", 1, 6), byteResult("b", 1, 0)); ok {
+		t.Error("Ratio to a cell without a time: ok")
+	}
+}
+
 func TestTableWithoutBaseline(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Table(&buf, fixedReport(byteResult("direct", 4, 1.5)), nil); err != nil {
+	if err := Table(&buf, fixedReport(byteResult("direct", 4, 1.5)), nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()

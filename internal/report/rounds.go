@@ -12,7 +12,8 @@ import (
 // into one: each cell is the round whose median is the median of the
 // rounds' medians (the lower one for an even count), so that its figures
 // belong together, with the min and max over every run of every round, the
-// runs summed, the worst peak heap, and a note listing each round's median.
+// runs summed, the worst peak heap, and each round's median, in
+// RoundMedians and in a note.
 // A machine's slow phase then shows as spread instead of as the result.
 //
 // Every round must hold the same cells (strategy and producer count), as
@@ -46,7 +47,9 @@ func MedianOfRounds(rounds [][]Result) ([]Result, error) {
 		m := sorted[(len(sorted)-1)/2]
 		m.Runs = 0
 		medians := make([]string, len(rs))
+		m.RoundMedians = make([]float64, len(rs))
 		for i, r := range rs {
+			m.RoundMedians[i] = r.NsPerMsgMedian
 			m.Runs += r.Runs
 			m.NsPerMsgMin = min(m.NsPerMsgMin, r.NsPerMsgMin)
 			m.NsPerMsgMax = max(m.NsPerMsgMax, r.NsPerMsgMax)

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,9 @@ func TestMedianOfRounds(t *testing.T) {
 	}
 	if !strings.Contains(fanin.Note, "median of 3 rounds (ns/msg: 12, 30, 13)") {
 		t.Errorf("note %q does not list the rounds' medians", fanin.Note)
+	}
+	if !slices.Equal(fanin.RoundMedians, []float64{12, 30, 13}) {
+		t.Errorf("RoundMedians %v, want 12, 30, 13 in the rounds' order", fanin.RoundMedians)
 	}
 
 	if got, err := MedianOfRounds([][]Result{round(6, 12, true), round(6, 12, true)}); err != nil || got[0].NsPerMsgMedian != 6 {

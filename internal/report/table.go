@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -52,10 +53,14 @@ func FormatRatio(x float64) string {
 // Table writes the machine line, the workload line and the results as a
 // grid: one row per producer count, one column per contestant (in the given
 // order; contestants not named in order follow), each cell the median ns per
-// message and its ratio to Baseline, e.g. "3.10 (1.4x)". Ratios are the
-// honest comparison: absolute figures move with the machine, ratios within
-// one run much less. Cells measured once are marked with '*'.
-func Table(w io.Writer, r Report, order []string) error {
+// message and its ratio to baseline's cell (Baseline if empty), e.g.
+// "3.10 (1.4x)". Ratios are the honest comparison: absolute figures move
+// with the machine, ratios within one run much less, and within one round
+// less still (see Ratio). Cells measured once are marked with '*'.
+func Table(w io.Writer, r Report, order []string, baseline string) error {
+	if baseline == "" {
+		baseline = Baseline
+	}
 	var b strings.Builder
 	b.WriteString(MachineLine(r) + "\n")
 	if l := WorkloadLine(r.Results); l != "" {
@@ -63,13 +68,19 @@ func Table(w io.Writer, r Report, order []string) error {
 	}
 	names := strategies(r.Results, order)
 	cells := index(r.Results)
-	hasBase := false
+	hasBase, rounds := false, 0
 	for _, n := range names {
-		hasBase = hasBase || n == Baseline
+		hasBase = hasBase || n == baseline
 	}
-	if hasBase {
-		fmt.Fprintf(&b, "cells: median ns per message (ratio to %s)\n", Baseline)
-	} else {
+	for _, c := range r.Results {
+		rounds = max(rounds, len(c.RoundMedians))
+	}
+	switch {
+	case hasBase && rounds > 1:
+		fmt.Fprintf(&b, "cells: median ns per message (ratio to %s: the median of the %d rounds' ratios)\n", baseline, rounds)
+	case hasBase:
+		fmt.Fprintf(&b, "cells: median ns per message (ratio to %s)\n", baseline)
+	default:
 		b.WriteString("cells: median ns per message\n")
 	}
 	b.WriteString("\n")
@@ -83,7 +94,7 @@ func Table(w io.Writer, r Report, order []string) error {
 	single := false
 	for _, p := range producerCounts(r.Results) {
 		fmt.Fprintf(tw, "%d\t", p)
-		base, baseOK := cells[cellKey{Baseline, p}]
+		base, baseOK := cells[cellKey{baseline, p}]
 		for _, n := range names {
 			c, ok := cells[cellKey{n, p}]
 			if !ok {
@@ -91,8 +102,8 @@ func Table(w io.Writer, r Report, order []string) error {
 				continue
 			}
 			s := FormatNs(c.NsPerMsgMedian)
-			if n != Baseline && baseOK && base.NsPerMsgMedian > 0 {
-				s += " (" + FormatRatio(c.NsPerMsgMedian/base.NsPerMsgMedian) + ")"
+			if x, ok := Ratio(c, base); n != baseline && baseOK && ok {
+				s += " (" + FormatRatio(x) + ")"
 			}
 			if c.Single {
 				s += "*"
@@ -113,6 +124,34 @@ func Table(w io.Writer, r Report, order []string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Ratio is c's time per message over base's. When both ran in the same
+// rounds, it is the median over the rounds of the ratio within each round:
+// a slow phase of the machine that hit one round then moves both cells of
+// that round, not the ratio, while the ratio of the two cells' medians
+// could set one round's figure against another's. Otherwise it is the
+// ratio of the medians. It reports false when base has no time.
+func Ratio(c, base Result) (float64, bool) {
+	if n := len(c.RoundMedians); n > 1 && n == len(base.RoundMedians) {
+		ratios := make([]float64, 0, n)
+		for i, b := range base.RoundMedians {
+			if b > 0 {
+				ratios = append(ratios, c.RoundMedians[i]/b)
+			}
+		}
+		if len(ratios) == n {
+			slices.Sort(ratios)
+			if n%2 == 1 {
+				return ratios[n/2], true
+			}
+			return (ratios[n/2-1] + ratios[n/2]) / 2, true
+		}
+	}
+	if base.NsPerMsgMedian <= 0 {
+		return 0, false
+	}
+	return c.NsPerMsgMedian / base.NsPerMsgMedian, true
 }
 
 // latencyGrid adds, when the results carry latencies (framed mode), the
