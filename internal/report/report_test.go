@@ -192,7 +192,7 @@ func TestFormat(t *testing.T) {
 			t.Errorf("FormatNs(%v) = %q, want %q", in, got, want)
 		}
 	}
-	ratios := map[float64]string{1.42: "1.4x", 1: "1.0x", 27.3: "27x", 2700.4: "2700x"}
+	ratios := map[float64]string{1.42: "1.42x", 1: "1.00x", 27.3: "27.3x", 2700.4: "2700x"}
 	for in, want := range ratios {
 		if got := FormatRatio(in); got != want {
 			t.Errorf("FormatRatio(%v) = %q, want %q", in, got, want)
@@ -219,9 +219,9 @@ func TestTable(t *testing.T) {
 workload: byte mode, 1000 messages per producer, 1 B each, sink tcp
 cells: median ns per message (ratio to fanin-lanes)
 
-  producers    chan-serial  fanin-lanes       direct       extra
-          1              -         2.00  1.00 (0.5x)           -
-         16  3100 (1409x)*         2.20  3.10 (1.4x)  44.0 (20x)
+  producers    chan-serial  fanin-lanes        direct         extra
+          1              -         2.00  1.00 (0.50x)             -
+         16  3100 (1409x)*         2.20  3.10 (1.41x)  44.0 (20.0x)
 
 * measured once: the first run was long enough on its own
 `
@@ -272,7 +272,7 @@ func TestTableRatioWithinRounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	if !strings.Contains(out, "ratio to direct: the median of the 3 rounds' ratios") || !strings.Contains(out, "6.00 (2.0x)") {
+	if !strings.Contains(out, "ratio to direct: the median of the 3 rounds' ratios") || !strings.Contains(out, "6.00 (2.00x)") {
 		t.Errorf("want lanes at 2.0x direct, the rounds' ratio:\n%s", out)
 	}
 
@@ -330,7 +330,7 @@ func TestSeedTable(t *testing.T) {
 		}
 	}
 	// seed at 256 workers: 367.6 µs and 19192 µs for 256000 messages.
-	want256 := []string{"256", "1.44", "75.0", "52x", "20.0", "3500", "175x", "4.00", "5.0x", "875x"}
+	want256 := []string{"256", "1.44", "75.0", "52.2x", "20.0", "3500", "175x", "4.00", "5.00x", "875x"}
 	if !slices.Equal(row256, want256) {
 		t.Errorf("row 256 = %v, want %v\n%s", row256, want256, buf.String())
 	}

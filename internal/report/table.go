@@ -42,12 +42,11 @@ func FormatNs(ns float64) string {
 	}
 }
 
-// FormatRatio formats a ratio as "1.4x" (or "2700x" once decimals stop mattering).
+// FormatRatio formats a ratio with about three significant digits, as
+// FormatNs does: "1.42x", "27.3x", "2700x". The targets it is read against
+// are lines such as 2x and 10x, which one decimal would blur.
 func FormatRatio(x float64) string {
-	if x < 10 {
-		return strconv.FormatFloat(x, 'f', 1, 64) + "x"
-	}
-	return strconv.FormatFloat(x, 'f', 0, 64) + "x"
+	return FormatNs(x) + "x"
 }
 
 // Table writes the machine line, the workload line and the results as a
