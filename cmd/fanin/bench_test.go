@@ -144,6 +144,58 @@ func TestBenchRatioTo(t *testing.T) {
 	}
 }
 
+// --from prints the tables of a results.json without running anything, and
+// writes files only when --out asks for them.
+func TestBenchFrom(t *testing.T) {
+	lanes := report.Result{Strategy: "fanin-lanes", Producers: 64, Mode: "byte", MessageSize: 1, Sink: "tcp",
+		Runs: 3, NsPerMsgMedian: 10, TotalMsMedian: 0.64, RoundMedians: []float64{10, 30, 9}, Verified: true}
+	direct := lanes
+	direct.Strategy, direct.NsPerMsgMedian, direct.RoundMedians = "direct", 5, []float64{5, 10, 4.5}
+	rep := report.Report{Go: "go1.26.8", CPU: "Test CPU", CPUs: 2, GOMAXPROCS: 2, Results: []report.Result{lanes, direct}}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "results.json")
+	var buf bytes.Buffer
+	if err := report.WriteJSON(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir) // the default --out would land here
+
+	var stdout, stderr bytes.Buffer
+	if code := runBench([]string{"--from", file, "--ratio-to", "direct"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\n%s", code, &stderr)
+	}
+	// Rounds say 2x, 3x, 2x: the median is 2x (the medians' ratio is also 2x here).
+	if out := stdout.String(); !strings.Contains(out, "ratio to direct: the median of the 3 rounds' ratios") ||
+		!strings.Contains(out, "10.0 (2.00x)") || !strings.Contains(out, "Test CPU") {
+		t.Errorf("table:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("files written without --out: %v", entries)
+	}
+	stdout.Reset()
+	out := filepath.Join(dir, "again")
+	if code := runBench([]string{"--from", file, "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\n%s", code, &stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, report.ResultsJSON)); err != nil {
+		t.Errorf("--out with --from: %v", err)
+	}
+
+	for args, want := range map[string]int{
+		"--from " + filepath.Join(dir, "missing.json"): 1,
+		"--from " + file + " --ratio-to fanin":         2,
+	} {
+		stdout.Reset()
+		stderr.Reset()
+		if code := runBench(strings.Fields(args), &stdout, &stderr); code != want || stderr.Len() == 0 {
+			t.Errorf("%s: exit %d, want %d; stderr %q", args, code, want, &stderr)
+		}
+	}
+}
+
 func TestBenchBadFlags(t *testing.T) {
 	tests := [][]string{
 		{"--nope"},

@@ -111,6 +111,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	rounds := fs.Int("rounds", 1, help("rounds", "run the whole matrix this many times, one after another, and report each cell's median round (a noisy machine's slow phase then shows as spread, not as the result)"))
 	longRun := fs.Duration("long-run", bench.DefaultLongRun, help("long-run", "a cell whose first run takes at least this long runs only once (marked * in the table); negative: always repeat"))
 	runTimeout := fs.Duration("run-timeout", 0, help("run-timeout", "fail if one run takes longer than this (a contestant hung); 0: a minute plus 20µs per message; negative: no limit"))
+	from := fs.String("from", "", help("from", "print the tables of this results.json (as --out or --json write it) instead of running the matrix; with --ratio-to, --seed-table, --json and --out"))
 	ratioTo := fs.String("ratio-to", report.Baseline, help("ratio-to", "the contestant whose cells the table's ratios divide by; several, comma-separated, print one table each"))
 	jsonOut := fs.Bool("json", false, help("json", "print results.json on stdout instead of the table"))
 	cpuProfile := fs.String("cpuprofile", "", help("cpuprofile", "write a CPU profile of the whole run to this file (go tool pprof); samples of a contestant's goroutines carry the labels contestant and cell, so -tagfocus cell=fanin-lanes/1024 keeps one cell's timed work"))
@@ -153,6 +154,33 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 				_ = fs.Set(name, v) // fixed, valid values
 			}
 		}
+	}
+
+	baselines := strings.Split(*ratioTo, ",")
+	// The default may be absent from a chosen few contestants: its table
+	// then has no ratios. One asked for by name must be there.
+	checkBaselines := func(order []string) error {
+		for _, b := range baselines {
+			if set["ratio-to"] && !slices.Contains(order, b) {
+				return fmt.Errorf("--ratio-to: %q is not among the contestants (%s)", b, strings.Join(order, ", "))
+			}
+		}
+		return nil
+	}
+	p := presentation{baselines: baselines, json: *jsonOut, seedTable: *seedTable, out: *out}
+	if *from != "" {
+		rep, err := readReport(*from)
+		if err != nil {
+			return c.fail(stderr, err)
+		}
+		order := report.Strategies(rep.Results)
+		if err := checkBaselines(order); err != nil {
+			return c.usageError(stderr, err.Error())
+		}
+		if !set["out"] {
+			p.out = "" // only written when asked: the data is already in a file
+		}
+		return c.present(p, rep, order, stdout, stderr)
 	}
 
 	cfg := bench.Config{
@@ -213,13 +241,8 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	rep := report.New()
 	rep.Command = c.commandLine(args)
 	order := Names(cfg.Strategies)
-	baselines := strings.Split(*ratioTo, ",")
-	for _, b := range baselines {
-		// The default may be absent from a chosen few: its table then has
-		// no ratios. One asked for by name must be there.
-		if set["ratio-to"] && !slices.Contains(order, b) {
-			return c.usageError(stderr, fmt.Sprintf("--ratio-to: %q is not among the contestants run (%s)", b, strings.Join(order, ", ")))
-		}
+	if err := checkBaselines(order); err != nil {
+		return c.usageError(stderr, err.Error())
 	}
 
 	if *cpuProfile != "" {
@@ -241,13 +264,26 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 		results = c.Annotate(results)
 	}
 	rep.Results = results
+	return c.present(p, rep, order, stdout, stderr)
+}
 
-	if *jsonOut {
+// presentation is what to make of a report: tables (one per baseline) or
+// JSON on stdout, the seed table, and files in a directory.
+type presentation struct {
+	baselines []string
+	json      bool
+	seedTable bool
+	out       string // "": no files
+}
+
+// present writes rep as p asks and returns the exit status.
+func (c Command) present(p presentation, rep report.Report, order []string, stdout, stderr io.Writer) int {
+	if p.json {
 		if err := report.WriteJSON(stdout, rep); err != nil {
 			return c.fail(stderr, err)
 		}
 	} else {
-		for i, b := range baselines {
+		for i, b := range p.baselines {
 			if i > 0 {
 				fmt.Fprintln(stdout)
 			}
@@ -260,20 +296,34 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 				return c.fail(stderr, err)
 			}
 		}
-		if *seedTable {
+		if p.seedTable {
 			fmt.Fprintln(stdout)
 			if err := report.SeedTable(stdout, rep); err != nil {
 				return c.fail(stderr, err)
 			}
 		}
 	}
-	if *out != "" {
-		if err := report.WriteFiles(*out, rep, order); err != nil {
+	if p.out != "" {
+		if err := report.WriteFiles(p.out, rep, order); err != nil {
 			return c.fail(stderr, err)
 		}
-		fmt.Fprintf(stderr, "wrote %s, %s, %s, %s in %s\n", report.ResultsJSON, report.ResultsCSV, report.ChartSVG, report.ChartPNG, *out)
+		fmt.Fprintf(stderr, "wrote %s, %s, %s, %s in %s\n", report.ResultsJSON, report.ResultsCSV, report.ChartSVG, report.ChartPNG, p.out)
 	}
 	return 0
+}
+
+// readReport reads a results.json.
+func readReport(path string) (report.Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return report.Report{}, err
+	}
+	defer f.Close()
+	rep, err := report.ReadJSON(f)
+	if err != nil {
+		return report.Report{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, nil
 }
 
 // runRounds runs the matrix rounds times and returns each cell's median

@@ -154,6 +154,10 @@ func ReadJSON(rd io.Reader) (Report, error) {
 	return r, err
 }
 
+// Strategies returns the contestants present in results, in order of first
+// appearance: the order the run that wrote them listed them in.
+func Strategies(results []Result) []string { return strategies(results, nil) }
+
 // strategies returns the contestants present in results, in the order given
 // by order, followed by any others in order of first appearance.
 func strategies(results []Result, order []string) []string {
