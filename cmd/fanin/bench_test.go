@@ -187,6 +187,7 @@ func TestBenchFrom(t *testing.T) {
 	for args, want := range map[string]int{
 		"--from " + filepath.Join(dir, "missing.json"): 1,
 		"--from " + file + " --ratio-to fanin":         2,
+		"--from " + file + " --rounds 3":               2,
 	} {
 		stdout.Reset()
 		stderr.Reset()

@@ -169,6 +169,11 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	}
 	p := presentation{baselines: baselines, json: *jsonOut, seedTable: *seedTable, out: *out}
 	if *from != "" {
+		for name := range set {
+			if !fromFlags[name] {
+				return c.usageError(stderr, fmt.Sprintf("--%s applies to a run, and --from runs nothing", name))
+			}
+		}
 		rep, err := readReport(*from)
 		if err != nil {
 			return c.fail(stderr, err)
@@ -311,6 +316,9 @@ func (c Command) present(p presentation, rep report.Report, order []string, stdo
 	}
 	return 0
 }
+
+// fromFlags are the flags that mean something with --from.
+var fromFlags = map[string]bool{"from": true, "ratio-to": true, "seed-table": true, "json": true, "out": true}
 
 // readReport reads a results.json.
 func readReport(path string) (report.Report, error) {

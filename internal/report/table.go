@@ -53,7 +53,7 @@ func FormatRatio(x float64) string {
 // grid: one row per producer count, one column per contestant (in the given
 // order; contestants not named in order follow), each cell the median ns per
 // message and its ratio to baseline's cell (Baseline if empty), e.g.
-// "3.10 (1.4x)". Ratios are the honest comparison: absolute figures move
+// "3.10 (1.41x)". Ratios are the honest comparison: absolute figures move
 // with the machine, ratios within one run much less, and within one round
 // less still (see Ratio). Cells measured once are marked with '*'.
 func Table(w io.Writer, r Report, order []string, baseline string) error {
