@@ -47,16 +47,10 @@ type polledLane struct {
 
 // Prepare implements Strategy.
 func (s PolledLanes) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	if total := h.TotalBytes(); total > PrivateLimit {
-		return nil, fmt.Errorf("strategy %s: %w: %d bytes > %d", s.Name(), ErrWorkloadTooLarge, total, PrivateLimit)
-	}
-	r, err := NewHarness(s.Name(), dst, h)
+	r, all, per, err := wholeWorkload(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
-	per := h.Messages * h.Size
-	all := make([]byte, h.Producers*per)
-	prefault(all)
 	lanes := make([]polledLane, h.Producers)
 	for p := range lanes {
 		lanes[p].buf = all[p*per : (p+1)*per : (p+1)*per]

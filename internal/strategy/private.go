@@ -34,18 +34,12 @@ func (Private) Name() string { return "private" }
 
 // Prepare implements Strategy.
 func (s Private) Prepare(dst io.Writer, h wire.Header) (Run, error) {
-	if total := h.TotalBytes(); total > PrivateLimit {
-		return nil, fmt.Errorf("strategy %s: %w: %d bytes > %d", s.Name(), ErrWorkloadTooLarge, total, PrivateLimit)
-	}
-	r, err := NewHarness(s.Name(), dst, h)
+	r, all, per, err := wholeWorkload(s.Name(), dst, h)
 	if err != nil {
 		return nil, err
 	}
 	// The producers' buffers are consecutive pieces of one array, so that
 	// the consumer writes it as it stands, without copying.
-	per := h.Messages * h.Size
-	all := make([]byte, h.Producers*per)
-	prefault(all)
 	bufs := make([]privateBuf, h.Producers)
 	for p := range bufs {
 		bufs[p].b = all[p*per : p*per : (p+1)*per]
@@ -76,6 +70,24 @@ func (s Private) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 			}
 		})
 	return r, nil
+}
+
+// wholeWorkload starts a floor that holds every message of h in memory
+// (Private, PolledLanes): it refuses a workload larger than PrivateLimit
+// with ErrWorkloadTooLarge, makes the harness, and returns one array for the
+// whole workload, touched so that its page faults stay out of the timed
+// region, and each producer's share of it in bytes.
+func wholeWorkload(name string, dst io.Writer, h wire.Header) (r *Harness, all []byte, per int, err error) {
+	if total := h.TotalBytes(); total > PrivateLimit {
+		return nil, nil, 0, fmt.Errorf("strategy %s: %w: %d bytes > %d", name, ErrWorkloadTooLarge, total, PrivateLimit)
+	}
+	if r, err = NewHarness(name, dst, h); err != nil {
+		return nil, nil, 0, err
+	}
+	per = h.Messages * h.Size
+	all = make([]byte, h.Producers*per)
+	prefault(all)
+	return r, all, per, nil
 }
 
 // privateBuf is one producer's buffer, alone on its cache lines: producers
