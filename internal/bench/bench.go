@@ -416,7 +416,7 @@ func summarize(cfg Config, name string, h wire.Header, samples []sample, single 
 		Sink:                cfg.sinkName(),
 		Runs:                len(samples),
 		NsPerMsgMin:         slices.Min(ns),
-		NsPerMsgMedian:      median(ns),
+		NsPerMsgMedian:      report.Median(ns),
 		NsPerMsgMax:         slices.Max(ns),
 		Verified:            true,
 		AllocsPerMsg:        float64(mallocs) / (msgs * float64(len(samples))),
@@ -425,24 +425,14 @@ func summarize(cfg Config, name string, h wire.Header, samples []sample, single 
 	}
 	r.TotalMsMedian = r.NsPerMsgMedian * msgs / 1e6
 	if h.Mode != wire.Byte {
-		r.LatencyP50Us = median(p50)
-		r.LatencyP99Us = median(p99)
+		r.LatencyP50Us = report.Median(p50)
+		r.LatencyP99Us = report.Median(p99)
 	}
 	if single {
 		r.Note = fmt.Sprintf("ran once: the first run took %v (at least %v)",
 			samples[0].elapsed.Round(time.Millisecond), cfg.LongRun)
 	}
 	return r
-}
-
-// median of a non-empty slice (the mean of the middle two for even lengths).
-func median(v []float64) float64 {
-	s := slices.Sorted(slices.Values(v))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // run performs one measured run of s for workload h.

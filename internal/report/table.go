@@ -140,17 +140,24 @@ func Ratio(c, base Result) (float64, bool) {
 			}
 		}
 		if len(ratios) == n {
-			slices.Sort(ratios)
-			if n%2 == 1 {
-				return ratios[n/2], true
-			}
-			return (ratios[n/2-1] + ratios[n/2]) / 2, true
+			return Median(ratios), true
 		}
 	}
 	if base.NsPerMsgMedian <= 0 {
 		return 0, false
 	}
 	return c.NsPerMsgMedian / base.NsPerMsgMedian, true
+}
+
+// Median is the median of a non-empty slice, the mean of the middle two for
+// an even length. It does not reorder v.
+func Median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // latencyGrid adds, when the results carry latencies (framed mode), the
