@@ -129,8 +129,8 @@ func (l *spinLock) tryLock() bool { return l.state.CompareAndSwap(0, lockHeld) }
 //   - publish/every-cpu: the atomic store with which a lane publishes each
 //     message, on a cache line of its own; store/every-cpu is the same loop
 //     with a plain store, what a design without synchronisation (private)
-//     does instead. The difference, added to private's ns/msg, is a floor
-//     for lanes.
+//     does instead. The difference is what a lane's publish adds; the
+//     lanes' floor itself is measured by the polled-lanes contestant.
 func BenchmarkSyncFloor(b *testing.B) {
 	b.Run("lock/every-cpu", func(b *testing.B) {
 		var l spinLock
