@@ -256,6 +256,34 @@ func TestHungRunFails(t *testing.T) {
 	})
 }
 
+// A TCP run stops the clock when the in-process sink counted the last byte,
+// by the sink's record in the verdict, not when the verdict arrived; an
+// external sink's record, a missing one, or one outside the run falls back
+// to the arrival.
+func TestStopClock(t *testing.T) {
+	start := time.Now()
+	counted := start.Add(3 * time.Millisecond)
+	arrived := start.Add(4 * time.Millisecond)
+	for _, c := range []struct {
+		name    string
+		addr    string
+		counted int64
+		want    time.Time
+	}{
+		{"in-process", "", counted.UnixNano(), counted},
+		{"external sink", "127.0.0.1:8080", counted.UnixNano(), arrived},
+		{"no record", "", 0, arrived},
+		{"before the start", "", start.Add(-time.Millisecond).UnixNano(), arrived},
+		{"after the arrival", "", arrived.Add(time.Millisecond).UnixNano(), arrived},
+	} {
+		b := &bencher{cfg: Config{Addr: c.addr}}
+		got := b.stopClock(start, arrived, wire.Verdict{CompletedUnixNs: c.counted})
+		if got.Sub(start) != c.want.Sub(start) {
+			t.Errorf("%s: clock stopped after %v, want %v", c.name, got.Sub(start), c.want.Sub(start))
+		}
+	}
+}
+
 func TestRunTimeout(t *testing.T) {
 	h := wire.Header{Mode: wire.Byte, Producers: 8192, Messages: 1000, Size: 1}
 	if got, want := (Config{}).runTimeout(h), time.Minute+8192*1000*20*time.Microsecond; got != want {

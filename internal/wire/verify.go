@@ -34,12 +34,16 @@ type Verdict struct {
 	Missing    int64 `json:"missing"`
 	// OutOfOrder counts framed messages that arrived after a message of the
 	// same producer with a higher seq.
-	OutOfOrder   int64    `json:"out_of_order"`
-	DurationNs   int64    `json:"duration_ns"` // first byte to last byte, as the sink saw it
-	LatencyP50Us float64  `json:"latency_p50_us,omitempty"`
-	LatencyP99Us float64  `json:"latency_p99_us,omitempty"`
-	LatencyMaxUs float64  `json:"latency_max_us,omitempty"`
-	Errors       []string `json:"errors,omitempty"` // capped, human-readable
+	OutOfOrder int64 `json:"out_of_order"`
+	DurationNs int64 `json:"duration_ns"` // first byte to last byte, as the sink saw it
+	// CompletedUnixNs is when the sink had counted the last expected byte,
+	// by its wall clock, in nanoseconds since the Unix epoch; 0 while the
+	// stream is short. A benchmark sharing the sink's clock stops there.
+	CompletedUnixNs int64    `json:"completed_unix_ns,omitempty"`
+	LatencyP50Us    float64  `json:"latency_p50_us,omitempty"`
+	LatencyP99Us    float64  `json:"latency_p99_us,omitempty"`
+	LatencyMaxUs    float64  `json:"latency_max_us,omitempty"`
+	Errors          []string `json:"errors,omitempty"` // capped, human-readable
 }
 
 // Err turns a failed verdict into an error, so callers can use the usual
@@ -68,7 +72,8 @@ type producerState struct {
 // header. It is an io.Writer that never fails: it records problems instead,
 // and Verdict reports them. It accepts the stream split across Write calls
 // in any way, keeps memory bounded (per-producer counters and a fixed-size
-// latency histogram, never the stream), and reads the clock once per Write.
+// latency histogram, never the stream), and reads the clock once per Write
+// (twice in the one that completes the stream).
 // It is not safe for concurrent use.
 type Verifier struct {
 	h     Header
@@ -77,6 +82,8 @@ type Verifier struct {
 	now   func() time.Time
 	first time.Time
 	last  time.Time
+	// completed is when the last expected byte was counted: zero until then.
+	completed time.Time
 
 	errs    []string
 	dropped int // errors beyond maxErrors
@@ -137,6 +144,9 @@ func (v *Verifier) Write(p []byte) (int, error) {
 		} else {
 			v.writeFramed(in, t.UnixNano())
 		}
+	}
+	if v.completed.IsZero() && v.recv >= v.total {
+		v.completed = v.now() // after counting: the moment the clock stops
 	}
 	return len(p), nil
 }
@@ -315,6 +325,9 @@ func (v *Verifier) Verdict() Verdict {
 		ExpectedMessages:    h.TotalMessages(),
 		ReceivedBytes:       v.recv,
 		DurationNs:          int64(v.last.Sub(v.first)),
+	}
+	if !v.completed.IsZero() {
+		vd.CompletedUnixNs = v.completed.UnixNano()
 	}
 	var errs []string
 	dropped := 0

@@ -58,7 +58,8 @@ func TestVerifierOK(t *testing.T) {
 			OK: true, Mode: h.Mode.String(), Label: "test", Producers: h.Producers,
 			MessagesPerProducer: h.Messages, Size: h.Size,
 			ExpectedMessages: h.TotalMessages(), ReceivedMessages: h.TotalMessages(),
-			ReceivedBytes: h.TotalBytes(),
+			ReceivedBytes:   h.TotalBytes(),
+			CompletedUnixNs: time.Unix(1e9, 0).UnixNano(), // verify's clock
 		}
 		vd.LatencyP50Us, vd.LatencyP99Us, vd.LatencyMaxUs = 0, 0, 0 // real send times
 		if !reflect.DeepEqual(vd, want) {
@@ -256,6 +257,32 @@ func TestVerifierDuration(t *testing.T) {
 	v.Write(nil) // no bytes: not the last byte
 	if vd := v.Verdict(); !vd.OK || vd.DurationNs != int64(10*time.Millisecond) {
 		t.Errorf("duration %v, want 10ms (%+v)", time.Duration(vd.DurationNs), vd)
+	}
+}
+
+// The verdict records when the last expected byte was counted, by the clock
+// after counting it: not when earlier bytes came, not before the stream is
+// complete, and not moved by extra bytes after it.
+func TestVerifierCompleted(t *testing.T) {
+	h := Header{Mode: Byte, Producers: 2, Messages: 3, Size: 1}
+	v := NewVerifier(h)
+	t0 := time.Unix(1e9, 0)
+	s := stream(h)
+	fixedClock(v, t0)
+	v.Write(s[:len(s)-1])
+	if vd := v.Verdict(); vd.CompletedUnixNs != 0 {
+		t.Fatalf("completed at %d with a byte missing", vd.CompletedUnixNs)
+	}
+	calls := 0
+	v.now = func() time.Time { calls++; return t0.Add(time.Duration(calls) * time.Millisecond) }
+	v.Write(s[len(s)-1:])
+	if want := t0.Add(2 * time.Millisecond).UnixNano(); v.Verdict().CompletedUnixNs != want || calls != 2 {
+		t.Fatalf("completed at %d after %d clock reads, want %d (the read after counting)", v.Verdict().CompletedUnixNs, calls, want)
+	}
+	fixedClock(v, t0.Add(time.Hour))
+	v.Write([]byte{1}) // extra: the verdict fails, the completion time stays
+	if vd := v.Verdict(); vd.OK || vd.CompletedUnixNs != t0.Add(2*time.Millisecond).UnixNano() {
+		t.Errorf("after an extra byte: ok %v, completed at %d", vd.OK, vd.CompletedUnixNs)
 	}
 }
 
