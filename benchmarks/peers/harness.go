@@ -60,6 +60,7 @@ type fanIn struct {
 	sender  func(p int) strategy.SendFunc
 	done    func()
 	consume func()
+	spins   bool // the consumer spins while it waits: see Harness.SpinningConsumer
 }
 
 // builder is a peer's fanIn constructor.
@@ -70,6 +71,9 @@ func prepare(name string, build builder, dst io.Writer, h wire.Header) (strategy
 	r, f, err := newFanIn(name, build, dst, h)
 	if err != nil {
 		return nil, err
+	}
+	if f.spins {
+		r.SpinningConsumer()
 	}
 	r.Launch(h.Producers, f.sender, f.done, f.consume)
 	return r, nil

@@ -54,6 +54,7 @@ func (s WorkivaRing) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header) (f
 	return fanIn{
 		sender: func(int) strategy.SendFunc { return send },
 		done:   func() { _ = rb.Put(nil) },
+		spins:  true,
 		consume: func() {
 			for {
 				it, err := rb.Get()

@@ -59,6 +59,7 @@ func (s XsyncMPMC) fanIn(r *strategy.Harness, dst io.Writer, h wire.Header) (fan
 	return fanIn{
 		sender: func(int) strategy.SendFunc { return send },
 		done:   func() { done.Store(true) },
+		spins:  true,
 		consume: func() {
 			for {
 				m, ok := q.TryDequeue()

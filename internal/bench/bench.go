@@ -448,8 +448,9 @@ func (b *bencher) run(ctx context.Context, s strategy.Strategy, h wire.Header) (
 // of the command can be cut down to one contestant's or one cell's timed
 // work, without the setup between runs (GC, FreeOSMemory) or the sink:
 // go tool pprof -tagfocus cell=fanin-lanes/1024. Every contestant starts its
-// goroutines in Prepare and they work only after Start, so their samples all
-// belong to the timed region.
+// goroutines in Prepare and they work only after Start (a consumer that
+// spins while it waits, like polled-lanes', also spins before it), so their
+// samples belong to the timed region.
 func prepare(ctx context.Context, s strategy.Strategy, dst io.Writer, h wire.Header) (run strategy.Run, err error) {
 	labels := pprof.Labels("contestant", s.Name(), "cell", s.Name()+"/"+strconv.Itoa(h.Producers))
 	pprof.Do(ctx, labels, func(context.Context) {

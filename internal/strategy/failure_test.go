@@ -48,6 +48,60 @@ func TestPreparedRunsWaitForStart(t *testing.T) {
 	}
 }
 
+// A consumer starts when it is launched and waits for messages before the
+// producers are released, as a long-lived one does when a burst begins; one
+// that spins while it waits (SpinningConsumer), or makes the messages itself
+// (no producers), waits at the start gate instead.
+func TestLaunchStartsTheConsumer(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		producers int
+		spins     bool
+		early     bool // the consumer runs before Start
+	}{
+		{"waits for messages", 2, false, true},
+		{"spins", 2, true, false},
+		{"no producers", 0, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := header(wire.Byte, max(c.producers, 1), 10)
+				r, err := NewHarness("test", io.Discard, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.spins {
+					r.SpinningConsumer()
+				}
+				var consumed atomic.Bool
+				messages := make(chan []byte, c.producers*10)
+				r.Launch(c.producers,
+					func(int) SendFunc { return func(m []byte) bool { messages <- m; return true } },
+					func() { close(messages) },
+					func() {
+						consumed.Store(true)
+						if c.producers == 0 {
+							return
+						}
+						for range messages {
+						}
+					})
+				synctest.Wait() // every goroutine of the run is blocked for good
+				if consumed.Load() != c.early {
+					t.Errorf("consumer ran before Start: %v, want %v", consumed.Load(), c.early)
+				}
+				r.Start()
+				if err := r.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				if !consumed.Load() {
+					t.Error("the consumer never ran")
+				}
+			})
+		})
+	}
+}
+
 // Prepare must return only once every goroutine it started has run up to
 // the start gate, so that creating and first scheduling them stays outside
 // the timed region. A goroutine dump shows which ones have started: one

@@ -57,6 +57,7 @@ func (s PolledLanes) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 	}
 	c := &lanePoller{r: r, dst: dst, lanes: lanes, read: make([]int, h.Producers),
 		iov: make(net.Buffers, 0, h.Producers), left: h.TotalBytes()}
+	r.SpinningConsumer()
 	r.Launch(h.Producers,
 		func(p int) SendFunc {
 			l := &lanes[p]

@@ -28,9 +28,13 @@ type SendFunc func(msg []byte) bool
 //     per-producer handle can be set up there, outside the timed region);
 //   - producersDone: called once, by the last producer to return (finished
 //     or stopped), typically to close a channel or wake the consumer;
-//   - consume: the consumer's body, run on its own goroutine after Start; it
-//     writes through WriteBatch and returns when every message is written or
-//     WriteBatch has failed.
+//   - consume: the consumer's body, run on its own goroutine at once, so that
+//     it is waiting for messages in its own way (parked on its channel, its
+//     condition or its queue, or spinning) when the producers are released,
+//     as a long-lived consumer is when a burst begins; it writes through
+//     WriteBatch and returns when every message is written or WriteBatch
+//     has failed. With no producers (direct, whose consumer makes every
+//     message), or after SpinningConsumer, it runs after Start.
 //
 // If the contestant's producers can block on something other than a
 // channel the consumer drains, it calls SetAbort before Launch: the abort
@@ -41,6 +45,8 @@ type Harness struct {
 	dst   io.Writer
 	start chan struct{}
 	abort func()
+	// gateConsumer holds the consumer at the start gate too.
+	gateConsumer bool
 
 	startOnce sync.Once
 	wg        sync.WaitGroup
@@ -68,9 +74,10 @@ func NewHarness(name string, dst io.Writer, h wire.Header) (*Harness, error) {
 }
 
 // Launch starts n producers and one consumer and returns once every one of
-// them has reached the start gate, so that goroutine creation and first
-// scheduling stay outside the timed region. n may be 0 (direct has no
-// producers; sender and producersDone are then unused).
+// them has started (the producers are then at the start gate), so that
+// goroutine creation and first scheduling stay outside the timed region. n
+// may be 0 (direct has no producers; sender and producersDone are then
+// unused).
 func (r *Harness) Launch(n int, sender func(p int) SendFunc, producersDone func(), consume func()) {
 	var ready sync.WaitGroup
 	ready.Add(n + 1)
@@ -81,7 +88,13 @@ func (r *Harness) Launch(n int, sender func(p int) SendFunc, producersDone func(
 	}
 	r.wg.Go(func() {
 		ready.Done()
-		<-r.start
+		if n == 0 || r.gateConsumer {
+			<-r.start
+		}
+		// Released with the producers instead, the consumer of a channel
+		// or of a mutex and condition started last, behind them, and often
+		// took the whole run in one write, while fanin's flusher, made
+		// with its Writer, was parked already and woke at the first message.
 		consume()
 	})
 	ready.Wait()
@@ -115,6 +128,11 @@ func (r *Harness) produce(p int, send SendFunc, ready *sync.WaitGroup, producers
 	}
 }
 
+// SpinningConsumer tells Launch that the consumer spins while it waits for
+// messages, so that Launch holds it at the start gate with the producers:
+// it then spins only while the run is timed. Call it before Launch.
+func (r *Harness) SpinningConsumer() { r.gateConsumer = true }
+
 // SetAbort sets the function that releases producers blocked outside a
 // channel the consumer drains; see Harness.
 func (r *Harness) SetAbort(abort func()) { r.abort = abort }
@@ -122,7 +140,8 @@ func (r *Harness) SetAbort(abort func()) { r.abort = abort }
 // Header returns the workload.
 func (r *Harness) Header() wire.Header { return r.hdr }
 
-// Start releases every parked goroutine at once.
+// Start releases the parked producers at once (and a consumer held at the
+// gate).
 func (r *Harness) Start() {
 	r.startOnce.Do(func() { close(r.start) })
 }

@@ -15,9 +15,10 @@ import (
 type Strategy interface {
 	// Name is the contestant's name as used on the command line.
 	Name() string
-	// Prepare starts h.Producers producer goroutines (and whatever consumer
-	// the strategy needs) and parks them until Start is called, so that
-	// goroutine creation stays outside the timed region.
+	// Prepare starts h.Producers producer goroutines and parks them until
+	// Start is called, so that goroutine creation stays outside the timed
+	// region. Whatever consumer the strategy needs is started too, and
+	// waits for messages as it would in a long-lived program.
 	Prepare(dst io.Writer, h wire.Header) (Run, error)
 }
 
