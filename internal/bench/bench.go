@@ -448,8 +448,8 @@ func (b *bencher) run(ctx context.Context, s strategy.Strategy, h wire.Header) (
 // of the command can be cut down to one contestant's or one cell's timed
 // work, without the setup between runs (GC, FreeOSMemory) or the sink:
 // go tool pprof -tagfocus cell=fanin-lanes/1024. Every contestant starts its
-// goroutines in Prepare and they work only after Start (a consumer that
-// spins while it waits, like polled-lanes', also spins before it), so their
+// goroutines in Prepare and they work only after Start (a consumer started
+// before it is parked, and one that would spin waits at the gate), so their
 // samples belong to the timed region.
 func prepare(ctx context.Context, s strategy.Strategy, dst io.Writer, h wire.Header) (run strategy.Run, err error) {
 	labels := pprof.Labels("contestant", s.Name(), "cell", s.Name()+"/"+strconv.Itoa(h.Producers))
@@ -548,8 +548,8 @@ func (b *bencher) runTCP(ctx context.Context, s strategy.Strategy, h wire.Header
 // verdict arrived at arrived: the moment the sink had counted the last byte.
 // The in-process sink shares our clock, so the verdict's own record of that
 // moment is used; the verdict's arrival would add its trip back to us, one
-// loopback message and a goroutine wake-up, which took 75-160 µs on the
-// reference machine: half of a 16-producer run of direct. An external
+// loopback message and a goroutine wake-up: about 64 µs per run on the
+// reference machine, 40% of a 16-producer run of direct. An external
 // sink's clock may be another machine's, so for it, and for a record that
 // falls outside the run (a clock step), the arrival is used.
 func (b *bencher) stopClock(start, arrived time.Time, vd wire.Verdict) time.Time {

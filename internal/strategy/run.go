@@ -29,9 +29,9 @@ type SendFunc func(msg []byte) bool
 //   - producersDone: called once, by the last producer to return (finished
 //     or stopped), typically to close a channel or wake the consumer;
 //   - consume: the consumer's body, run on its own goroutine at once, so that
-//     it is waiting for messages in its own way (parked on its channel, its
-//     condition or its queue, or spinning) when the producers are released,
-//     as a long-lived consumer is when a burst begins; it writes through
+//     it waits for messages in its own way (parked on its channel, its
+//     condition or its queue) when the producers are released, as a
+//     long-lived consumer does when a burst begins; it writes through
 //     WriteBatch and returns when every message is written or WriteBatch
 //     has failed. With no producers (direct, whose consumer makes every
 //     message), or after SpinningConsumer, it runs after Start.
