@@ -145,7 +145,7 @@ func (v *Verifier) Write(p []byte) (int, error) {
 			v.writeFramed(in, t.UnixNano())
 		}
 	}
-	if v.completed.IsZero() && v.recv >= v.total {
+	if v.completed.IsZero() && v.Done() {
 		v.completed = v.now() // after counting: the moment the clock stops
 	}
 	return len(p), nil
