@@ -66,6 +66,9 @@ func (l *spinLock) lockSlow() {
 	}
 }
 
+// TryLock takes the lock if it is free, without waiting.
+func (l *spinLock) TryLock() bool { return l.state.CompareAndSwap(0, lockHeld) }
+
 // LockFirst takes the lock ahead of goroutines in Lock. At most one
 // goroutine at a time may call it: the queue's consumer.
 //
@@ -100,21 +103,20 @@ func (l *spinLock) LockFirst() {
 	}
 }
 
-// Unlock releases the lock, keeping a LockFirst caller's claim.
+// Unlock releases the lock, keeping a LockFirst caller's claim. It
+// subtracts rather than compares and swaps, which costs less: an atomic add
+// cannot fail.
 func (l *spinLock) Unlock() {
-	if !l.state.CompareAndSwap(lockHeld, 0) {
-		l.unlockSlow()
+	if s := l.state.Add(^uint32(lockHeld - 1)); s != 0 {
+		l.unlockSlow(s)
 	}
 }
 
-func (l *spinLock) unlockSlow() {
-	for {
-		s := l.state.Load()
-		if l.state.CompareAndSwap(s, s&^(lockHeld|lockParked)) {
-			if s&lockParked != 0 {
-				l.wake <- struct{}{}
-			}
-			return
-		}
+// unlockSlow wakes the LockFirst caller if it sleeps. Nobody else changes
+// the state meanwhile: the claim keeps Lock off, and the claimant sleeps.
+func (l *spinLock) unlockSlow(s uint32) {
+	if s&lockParked != 0 {
+		l.state.And(^uint32(lockParked))
+		l.wake <- struct{}{}
 	}
 }

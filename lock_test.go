@@ -29,7 +29,7 @@ func TestSpinLockExcludes(t *testing.T) {
 	if counter != goroutines*each {
 		t.Fatalf("counter = %d, want %d: the lock let two holders in", counter, goroutines*each)
 	}
-	if !l.tryLock() {
+	if !l.TryLock() {
 		t.Fatal("the lock is still held after the last Unlock")
 	}
 }
@@ -69,7 +69,7 @@ func TestSpinLockFirstExcludes(t *testing.T) {
 	if mine != first || counter < first {
 		t.Fatalf("LockFirst ran %d times, counter %d", mine, counter)
 	}
-	if !l.tryLock() {
+	if !l.TryLock() {
 		t.Fatal("the lock is still held after the last Unlock")
 	}
 }
@@ -92,7 +92,7 @@ func TestSpinLockFirstParksAndWakes(t *testing.T) {
 			t.Fatalf("state = %b, want held, wanted and parked", s)
 		}
 		l.Unlock()
-		if l.tryLock() {
+		if l.TryLock() {
 			t.Fatal("a producer took the lock while LockFirst was due")
 		}
 		<-got
@@ -103,9 +103,6 @@ func TestSpinLockFirstParksAndWakes(t *testing.T) {
 	})
 }
 
-// tryLock takes the lock if it is free now: the tests' way to see that it
-// is held.
-func (l *spinLock) tryLock() bool { return l.state.CompareAndSwap(0, lockHeld) }
 
 // BenchmarkSyncFloor measures the synchronisation each path of the queue
 // needs per message, with one goroutine per CPU (RunParallel), as in the

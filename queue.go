@@ -75,8 +75,8 @@ type Queue[T any] struct {
 
 	mu spinLock
 	// Guarded by mu.
-	buf         []T // shared-path messages in arrival order
-	bufMsgs     uint64
+	buf         []T            // shared-path messages in arrival order
+	bufMsgs     uint64         // messages in buf
 	free        int            // credit nobody holds: capacity minus buffered and reserved
 	ready       []*Producer[T] // lanes with published messages not yet read
 	waiters     waitList       // producers parked for credit, first come first served
@@ -94,7 +94,7 @@ type Queue[T any] struct {
 	drainWanted bool           // take a batch even if it is empty (Writer.Flush)
 	eof         bool           // Drain returned io.EOF: nothing is read again
 	drains      uint64         // batches taken
-	accepted    uint64         // messages accepted on the shared path and by closed lanes
+	accepted    uint64         // messages drained from buf, and accepted by closed lanes
 	delivered   uint64
 	maxBatch    uint64
 	waits       uint64
@@ -164,7 +164,30 @@ func (q *Queue[T]) PushBatch(ctx context.Context, vs []T) error {
 }
 
 // pushShared appends vs as msgs messages on the shared path.
+//
+// The common case comes first and is written out, so that it compiles to a
+// few instructions between the lock's two atomic operations: the lock is
+// free, the queue open, with room and nobody parked ahead, and buf's array
+// has room. Anything else, including a lock to wait for, takes the slow
+// path, so that the fast one makes no call that would make it save its
+// arguments on the stack first.
 func (q *Queue[T]) pushShared(ctx context.Context, vs []T, msgs uint64) error {
+	n := len(vs)
+	if n > 0 && q.mu.TryLock() {
+		if l := len(q.buf); q.closeErr == nil && q.free >= n && q.waiters.empty() && cap(q.buf)-l >= n {
+			q.free -= n
+			q.buf = q.buf[:l+n]
+			copy(q.buf[l:], vs)
+			q.bufMsgs += msgs
+			q.unlockWaking()
+			return nil
+		}
+		q.mu.Unlock()
+	}
+	return q.pushSharedSlow(ctx, vs, msgs)
+}
+
+func (q *Queue[T]) pushSharedSlow(ctx context.Context, vs []T, msgs uint64) error {
 	n := len(vs)
 	if n == 0 {
 		return q.Err()
@@ -178,11 +201,13 @@ func (q *Queue[T]) pushShared(ctx context.Context, vs []T, msgs uint64) error {
 	} else if _, err := q.waitLocked(ctx, n, n); err != nil {
 		return err // waitLocked unlocked mu
 	}
-	oldCap := cap(q.buf)
-	q.buf = append(q.buf, vs...)
-	q.fitLocked(oldCap)
+	if l := len(q.buf); cap(q.buf)-l >= n {
+		q.buf = q.buf[:l+n]
+		copy(q.buf[l:], vs)
+	} else {
+		q.growLocked(vs)
+	}
 	q.bufMsgs += msgs
-	q.accepted += msgs
 	q.unlockWaking()
 	return nil
 }
@@ -203,13 +228,24 @@ func (q *Queue[T]) pushSlow(ctx context.Context, v T) error {
 	return nil
 }
 
-// appendLocked adds one message whose credit the caller has taken.
+// appendLocked adds one message whose credit the caller has taken. While
+// buf's array has room it reslices buf: append would store the array's
+// pointer back, with a write barrier check, on every push.
 func (q *Queue[T]) appendLocked(v T) {
-	oldCap := cap(q.buf)
-	q.buf = append(q.buf, v)
-	q.fitLocked(oldCap)
+	if l := len(q.buf); l < cap(q.buf) {
+		q.buf = q.buf[:l+1]
+		q.buf[l] = v
+	} else {
+		q.growLocked([]T{v})
+	}
 	q.bufMsgs++
-	q.accepted++
+}
+
+// growLocked appends vs to buf, whose array has no room for them.
+func (q *Queue[T]) growLocked(vs []T) {
+	oldCap := cap(q.buf)
+	q.buf = append(q.buf, vs...)
+	q.fitLocked(oldCap)
 }
 
 // fitLocked caps buf at the capacity after append grew it past: buf never
@@ -451,6 +487,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 
 	// Take the shared buffer whole and leave the spare in its place.
 	b := batch[T]{items: q.buf, msgs: q.bufMsgs}
+	q.accepted += q.bufMsgs
 	q.buf, q.bufMsgs = spare, 0
 	q.drains++
 	b.seq = q.drains
@@ -655,7 +692,7 @@ func (q *Queue[T]) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s := Stats{
-		Accepted:  q.accepted,
+		Accepted:  q.accepted + q.bufMsgs,
 		Delivered: q.delivered,
 		Batches:   q.drains,
 		MaxBatch:  q.maxBatch,

@@ -23,7 +23,7 @@ func BenchmarkContestants(b *testing.B) {
 	}
 	defer stop()
 	bb := &bencher{cfg: Config{Sink: SinkTCP}, addr: addr}
-	for _, p := range []int{16, 64, 256, 1024, 8192} {
+	for _, p := range []int{1, 4, 16, 64, 256, 1024, 8192} {
 		for _, s := range strategy.All() {
 			if s.Name() == "chan-serial" {
 				continue
