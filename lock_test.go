@@ -103,7 +103,6 @@ func TestSpinLockFirstParksAndWakes(t *testing.T) {
 	})
 }
 
-
 // BenchmarkSyncFloor measures the synchronisation each path of the queue
 // needs per message, with one goroutine per CPU (RunParallel), as in the
 // matrix of fanin bench. Each figure is elapsed time per operation with
