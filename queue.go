@@ -177,7 +177,11 @@ func (q *Queue[T]) pushShared(ctx context.Context, vs []T, msgs uint64) error {
 		if l := len(q.buf); q.closeErr == nil && q.free >= n && q.waiters.empty() && cap(q.buf)-l >= n {
 			q.free -= n
 			q.buf = q.buf[:l+n]
-			copy(q.buf[l:], vs)
+			if n == 1 { // a one-byte Write: no memmove call
+				q.buf[l] = vs[0]
+			} else {
+				copy(q.buf[l:], vs)
+			}
 			q.bufMsgs += msgs
 			q.unlockWaking()
 			return nil

@@ -51,24 +51,24 @@ func (s FaninLanes) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 	})
 }
 
-// prepareWriter runs the producers into one fanin.Writer; the consumer's
-// goroutine waits for them and closes the Writer, which writes what is left
-// and reports the destination's first error.
+// prepareWriter runs the producers into one fanin.Writer. The last producer
+// to return closes it, as every other contestant's last producer closes its
+// channel or queue: Close writes what is left and returns the destination's
+// first error. The flusher is the consumer, so the harness's consumer
+// goroutine has nothing to do.
 func prepareWriter(name string, dst io.Writer, h wire.Header, sender func(*fanin.Writer, int) SendFunc) (Run, error) {
 	r, err := NewHarness(name, dst, h)
 	if err != nil {
 		return nil, err
 	}
 	w := fanin.NewWriter(dst, fanin.WithCapacity(faninCapacity))
-	producersDone := make(chan struct{})
 	r.Launch(h.Producers,
 		func(p int) SendFunc { return sender(w, p) },
-		func() { close(producersDone) },
 		func() {
-			<-producersDone
 			if err := w.Close(); err != nil {
 				r.Fail(fmt.Errorf("strategy %s: %w", name, err))
 			}
-		})
+		},
+		func() {})
 	return r, nil
 }
