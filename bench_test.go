@@ -203,6 +203,80 @@ func BenchmarkDrain(b *testing.B) {
 	}
 }
 
+// BenchmarkOneProducer measures a push with nobody else at the queue: one
+// goroutine pushes 1000 one-byte messages through a function value, as the
+// matrix's producers do, then drains them itself. This is what a lone
+// producer pays while the consumer waits for a CPU (at 1 producer in the
+// matrix, the whole burst is written before the consumer runs).
+// mutex-append is the baseline: mutex-swap's push, a sync.Mutex around an
+// append, and its swap. PushBatch of one element is the shared path that
+// Writer.Write takes.
+func BenchmarkOneProducer(b *testing.B) {
+	const burst = 1000
+	ctx := context.Background()
+	msg := []byte{1}
+	bench := func(b *testing.B, push func([]byte), drain func() int) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for range burst {
+				push(msg)
+			}
+			if n := drain(); n != burst {
+				b.Fatalf("drained %d, want %d", n, burst)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*burst), "ns/msg")
+	}
+	b.Run("mutex-append", func(b *testing.B) {
+		m := &mutexAppend{buf: make([]byte, 0, burst)}
+		spare := make([]byte, 0, burst)
+		bench(b, m.push, func() int {
+			var full []byte
+			full, spare = m.swap(spare)
+			return len(full)
+		})
+	})
+	q := fanin.NewQueue[byte]()
+	defer q.Close()
+	var batch []byte
+	drain := func() int {
+		batch, _ = q.Drain(ctx, batch)
+		return len(batch)
+	}
+	b.Run("Queue.PushBatch", func(b *testing.B) {
+		bench(b, func(m []byte) { q.PushBatch(ctx, m) }, drain)
+	})
+	b.Run("Queue.Push", func(b *testing.B) {
+		bench(b, func(m []byte) { q.Push(ctx, m[0]) }, drain)
+	})
+	b.Run("Producer.PushBatch", func(b *testing.B) {
+		p := q.Producer()
+		defer p.Close()
+		bench(b, func(m []byte) { p.PushBatch(ctx, m) }, drain)
+	})
+}
+
+// mutexAppend is mutex-swap's queue, without its bound and wake-up.
+type mutexAppend struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+//go:noinline
+func (m *mutexAppend) push(msg []byte) {
+	m.mu.Lock()
+	m.buf = append(m.buf, msg...)
+	m.mu.Unlock()
+}
+
+// swap returns the buffer and puts spare, emptied, in its place.
+func (m *mutexAppend) swap(spare []byte) (full, next []byte) {
+	m.mu.Lock()
+	full, m.buf = m.buf, spare[:0]
+	m.mu.Unlock()
+	return full, full
+}
+
 // BenchmarkLanesAgainstTheBound is the matrix's largest cell without the
 // harness: 8192 lanes write 1000 one-byte messages each through a Writer to
 // loopback TCP, with the matrix's 1 MiB capacity and with 16 MiB, which holds

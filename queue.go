@@ -127,12 +127,17 @@ func newQueue[T any](c config) *Queue[T] {
 // in which case v is not enqueued. Like a semaphore's Acquire, Push may
 // succeed without parking even if ctx is already done.
 func (q *Queue[T]) Push(ctx context.Context, v T) error {
-	q.mu.Lock()
-	if q.closeErr == nil && q.free > 0 && q.waiters.empty() {
-		q.free--
-		q.appendLocked(v)
-		q.unlockWaking()
-		return nil
+	// The common case first, as in pushShared.
+	if q.mu.TryLock() {
+		if l := len(q.buf); q.closeErr == nil && q.free > 0 && q.waiters.empty() && l < cap(q.buf) {
+			q.free--
+			q.buf = q.buf[:l+1]
+			q.buf[l] = v
+			q.bufMsgs++
+			q.unlockWaking()
+			return nil
+		}
+		q.mu.Unlock()
 	}
 	return q.pushSlow(ctx, v)
 }
@@ -224,8 +229,11 @@ func (q *Queue[T]) Err() error {
 }
 
 func (q *Queue[T]) pushSlow(ctx context.Context, v T) error {
-	if _, err := q.waitLocked(ctx, 1, 1); err != nil {
-		return err
+	q.mu.Lock()
+	if q.closeErr == nil && q.free > 0 && q.waiters.empty() {
+		q.free--
+	} else if _, err := q.waitLocked(ctx, 1, 1); err != nil {
+		return err // waitLocked unlocked mu
 	}
 	q.appendLocked(v)
 	q.unlockWaking()
