@@ -2,7 +2,6 @@ package fanin
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 )
 
@@ -215,7 +214,7 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64, mayPark
 	q := p.q
 	n := uint64(len(vs))
 	if n > uint64(q.capacity) {
-		return fmt.Errorf("%w: %d > %d", ErrTooLarge, n, q.capacity)
+		return q.tooLarge(int(n))
 	}
 	q.mu.Lock()
 	if q.closeErr != nil {

@@ -202,7 +202,7 @@ func (q *Queue[T]) pushSharedSlow(ctx context.Context, vs []T, msgs uint64) erro
 		return q.Err()
 	}
 	if n > q.capacity {
-		return fmt.Errorf("%w: %d > %d", ErrTooLarge, n, q.capacity)
+		return q.tooLarge(n)
 	}
 	q.mu.Lock()
 	if q.closeErr == nil && q.free >= n && q.waiters.empty() {
@@ -332,22 +332,14 @@ func (q *Queue[T]) waitLocked(ctx context.Context, need, want int) (int, error) 
 	q.grantLocked() // the queue may have room, with waiters ahead of us that cannot use it
 	q.mu.Unlock()
 
-	select {
-	case <-w.ready:
+	if done := ctx.Done(); done == nil {
+		// A context that never ends (Write's): a plain receive, whose frames
+		// are half a select's. A new goroutine's first park then fits in
+		// its first stack, which otherwise it grows (and copies) here.
+		<-w.ready
 		q.mu.Lock()
-	case <-ctx.Done():
-		q.mu.Lock()
-		select {
-		case <-w.ready:
-			// Granted or closed while we noticed ctx: take the outcome, as
-			// if ctx had ended a moment later.
-		default:
-			q.waiters.remove(w)
-			q.waiters.put(w)
-			q.grantLocked() // those behind us may fit now
-			q.mu.Unlock()
-			return 0, ctx.Err()
-		}
+	} else if !q.sleep(done, w) {
+		return 0, ctx.Err() // sleep unlocked mu
 	}
 	granted, err := w.granted, w.err
 	q.waiters.put(w)
@@ -360,6 +352,38 @@ func (q *Queue[T]) waitLocked(ctx context.Context, need, want int) (int, error) 
 		return 0, err
 	}
 	return granted, nil
+}
+
+// sleep waits until waiter w is woken or done is closed, for waitLocked. It
+// returns true with mu held if w was woken, and false with mu released if
+// done was closed first: then w has left the queue.
+func (q *Queue[T]) sleep(done <-chan struct{}, w *waiter) bool {
+	select {
+	case <-w.ready:
+		q.mu.Lock()
+		return true
+	case <-done:
+	}
+	q.mu.Lock()
+	select {
+	case <-w.ready:
+		// Granted or closed while we noticed done: take the outcome, as if
+		// done had been closed a moment later.
+		return true
+	default:
+	}
+	q.waiters.remove(w)
+	q.waiters.put(w)
+	q.grantLocked() // those behind us may fit now
+	q.mu.Unlock()
+	return false
+}
+
+// tooLarge is the error for n elements that could never fit. It is a
+// function of its own so that the frames of the pushes that call it stay
+// small: they park, and a new goroutine's stack is 2 KiB.
+func (q *Queue[T]) tooLarge(n int) error {
+	return fmt.Errorf("%w: %d > %d", ErrTooLarge, n, q.capacity)
 }
 
 // grantLocked hands free credit to parked producers, first come first served.
