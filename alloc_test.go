@@ -107,6 +107,47 @@ func TestWriterFirstWritesDoNotAllocate(t *testing.T) {
 	}
 }
 
+// A lane's first push allocates nothing, before or after a drain: its
+// chunk, and room on the consumer's ready list for every open lane, are
+// made when it opens.
+func TestLanesFirstPushesDoNotAllocate(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	ctx := context.Background()
+	firstPushes := func() float64 {
+		q := fanin.NewQueue[int]()
+		defer q.Close()
+		ps := make([]*fanin.Producer[int], 4)
+		for i := range ps {
+			ps[i] = q.Producer()
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i, p := range ps {
+			p.Push(ctx, i)
+		}
+		runtime.ReadMemStats(&after)
+		allocs := after.Mallocs - before.Mallocs
+		if batch, _ := q.Drain(ctx, make([]int, 0, 8)); len(batch) != len(ps) {
+			t.Fatalf("drained %v", batch)
+		}
+		runtime.ReadMemStats(&before)
+		for i, p := range ps {
+			p.Push(ctx, i)
+		}
+		runtime.ReadMemStats(&after)
+		return float64(allocs + after.Mallocs - before.Mallocs)
+	}
+	tolerated := 0.0 // growing the ready list from nil took 3 and 3
+	if fanin.RaceEnabled {
+		tolerated = 3
+	}
+	if n := fanin.LeastAllocs(firstPushes); n > tolerated {
+		t.Errorf("%v allocations for the first pushes of 4 new lanes, want 0", n)
+	}
+}
+
 // Over TCP, where lane data is written with one vectored write straight
 // from the lanes' chunks, steady state allocates nothing either.
 func TestWriterOverTCPDoesNotAllocate(t *testing.T) {

@@ -63,7 +63,6 @@ type Queue[T any] struct {
 	// consumer serialises Drain calls: lanes are single-consumer.
 	consumer sync.Mutex
 	// Consumer-owned, guarded by consumer.
-	readySpare []*Producer[T]
 	again      []*Producer[T]
 	recycled   []*chunk[T]
 	held       []*chunk[T] // read into the last batch's segs: pooled by the next drain
@@ -79,6 +78,7 @@ type Queue[T any] struct {
 	bufMsgs     uint64         // messages in buf
 	free        int            // credit nobody holds: capacity minus buffered and reserved
 	ready       []*Producer[T] // lanes with published messages not yet read
+	readySpare  []*Producer[T] // ready's other array; nil while drain reads the lanes of the last one
 	waiters     waitList       // producers parked for credit, first come first served
 	lanes       laneSet[T]     // open Producers, for Stats and Len
 	chunks      []*chunk[T]    // recycled lane chunks
@@ -113,7 +113,9 @@ func newQueue[T any](c config) *Queue[T] {
 		laneMax:  max(1, min(c.capacity/64, 1<<16)),
 		maxChunk: max(minChunk, min(c.capacity/1024, 4096)),
 		wake:     make(chan struct{}, 1),
-		free:     c.capacity,
+		// Not nil: openLane tells a spare that drain holds by nil.
+		readySpare: make([]*Producer[T], 0),
+		free:       c.capacity,
 	}
 	q.chunkLen = q.maxChunk
 	q.mu.init()
@@ -495,13 +497,17 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		}
 		q.parked = true
 		q.mu.Unlock()
-		select {
-		case <-q.wake:
-		case <-ctx.Done():
-			q.mu.LockFirst()
-			q.parked = false
-			q.mu.Unlock()
-			return batch[T]{}, ctx.Err()
+		if done := ctx.Done(); done == nil {
+			<-q.wake // a plain receive wakes sooner than a select
+		} else {
+			select {
+			case <-q.wake:
+			case <-done:
+				q.mu.LockFirst()
+				q.parked = false
+				q.mu.Unlock()
+				return batch[T]{}, ctx.Err()
+			}
 		}
 		q.mu.LockFirst()
 	}
@@ -537,7 +543,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.mu.Unlock()
 		return b, nil
 	}
-	q.ready = q.readySpare
+	q.ready, q.readySpare = q.readySpare, nil
 	q.mu.Unlock()
 
 	// Read the lanes outside the lock: each is single-producer,
@@ -555,9 +561,12 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 	q.perLane = (b.elems - shared) / len(ready)
 	q.segs = b.segs
 	clear(ready)
-	q.readySpare = ready[:0]
 
 	q.mu.LockFirst()
+	q.readySpare = ready[:0]
+	if cap(q.readySpare) < cap(q.ready) { // lanes opened while we read
+		q.readySpare = make([]*Producer[T], 0, cap(q.ready))
+	}
 	q.ready = append(q.ready, again...)
 	clear(again)
 	q.again = again[:0]
