@@ -62,6 +62,14 @@
 // goroutine hand-offs), and lets the consumer claim the next turn, so that
 // one goroutine among thousands still gets the lock when it needs it.
 //
+// What a burst needs is made before it begins: a Writer's first buffers and
+// a lane's first chunk are allocated and written when the Writer or lane is
+// made (memory fresh from the operating system is mapped on its first
+// write, and a page fault costs microseconds), and a lane opening makes room
+// for itself on the consumer's ready list. Parking for room takes few and
+// small stack frames, so that a new goroutine's first park does not also
+// have to grow and copy its stack.
+//
 // A Writer fed by busy lanes waits a little before writing a small batch.
 // Producers running flat out would otherwise get their messages written a
 // few hundred bytes at a time, and the system calls would cost more than
