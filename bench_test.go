@@ -231,8 +231,8 @@ func BenchmarkOneProducer(b *testing.B) {
 		m := &mutexAppend{buf: make([]byte, 0, burst)}
 		spare := make([]byte, 0, burst)
 		bench(b, m.push, func() int {
-			var full []byte
-			full, spare = m.swap(spare)
+			full := m.swap(spare)
+			spare = full
 			return len(full)
 		})
 	})
@@ -270,11 +270,12 @@ func (m *mutexAppend) push(msg []byte) {
 }
 
 // swap returns the buffer and puts spare, emptied, in its place.
-func (m *mutexAppend) swap(spare []byte) (full, next []byte) {
+func (m *mutexAppend) swap(spare []byte) []byte {
 	m.mu.Lock()
-	full, m.buf = m.buf, spare[:0]
-	m.mu.Unlock()
-	return full, full
+	defer m.mu.Unlock()
+	full := m.buf
+	m.buf = spare[:0]
+	return full
 }
 
 // BenchmarkLanesAgainstTheBound is the matrix's largest cell without the

@@ -498,7 +498,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.parked = true
 		q.mu.Unlock()
 		if done := ctx.Done(); done == nil {
-			<-q.wake // a plain receive wakes sooner than a select
+			<-q.wake // a plain receive costs less than a select
 		} else {
 			select {
 			case <-q.wake:
