@@ -131,7 +131,7 @@ func newQueue[T any](c config) *Queue[T] {
 func (q *Queue[T]) Push(ctx context.Context, v T) error {
 	// The common case first, as in pushShared.
 	if q.mu.TryLock() {
-		if l := len(q.buf); q.closeErr == nil && q.free > 0 && q.waiters.empty() && l < cap(q.buf) {
+		if l := len(q.buf); q.roomLocked(1) && l < cap(q.buf) {
 			q.free--
 			q.buf = q.buf[:l+1]
 			q.buf[l] = v
@@ -181,7 +181,7 @@ func (q *Queue[T]) PushBatch(ctx context.Context, vs []T) error {
 func (q *Queue[T]) pushShared(ctx context.Context, vs []T, msgs uint64) error {
 	n := len(vs)
 	if n > 0 && q.mu.TryLock() {
-		if l := len(q.buf); q.closeErr == nil && q.free >= n && q.waiters.empty() && cap(q.buf)-l >= n {
+		if l := len(q.buf); q.roomLocked(n) && cap(q.buf)-l >= n {
 			q.free -= n
 			q.buf = q.buf[:l+n]
 			if n == 1 { // a one-byte Write: no memmove call
@@ -207,7 +207,7 @@ func (q *Queue[T]) pushSharedSlow(ctx context.Context, vs []T, msgs uint64) erro
 		return q.tooLarge(n)
 	}
 	q.mu.Lock()
-	if q.closeErr == nil && q.free >= n && q.waiters.empty() {
+	if q.roomLocked(n) {
 		q.free -= n
 	} else if _, err := q.waitLocked(ctx, n, n); err != nil {
 		return err // waitLocked unlocked mu
@@ -223,6 +223,13 @@ func (q *Queue[T]) pushSharedSlow(ctx context.Context, vs []T, msgs uint64) erro
 	return nil
 }
 
+// roomLocked reports whether a shared-path push of n elements may take its
+// credit now: the queue is open and has the room, and nobody is parked for
+// room ahead of it (first come, first served).
+func (q *Queue[T]) roomLocked(n int) bool {
+	return q.closeErr == nil && q.free >= n && q.waiters.empty()
+}
+
 // Err returns nil while the queue is open, else the error pushes get.
 func (q *Queue[T]) Err() error {
 	q.mu.Lock()
@@ -232,7 +239,7 @@ func (q *Queue[T]) Err() error {
 
 func (q *Queue[T]) pushSlow(ctx context.Context, v T) error {
 	q.mu.Lock()
-	if q.closeErr == nil && q.free > 0 && q.waiters.empty() {
+	if q.roomLocked(1) {
 		q.free--
 	} else if _, err := q.waitLocked(ctx, 1, 1); err != nil {
 		return err // waitLocked unlocked mu

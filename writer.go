@@ -216,9 +216,9 @@ func (w *Writer) flush(spare []byte) {
 }
 
 // write writes batch b to the destination: with one Write when it has no
-// lane data, or nothing but one lane piece; else, to a vectored
-// destination, with one vectored write
-// (writev takes up to 1024 slices per system call); else through the stage.
+// lane data, or nothing but one lane piece; else, to a vectored destination,
+// with one vectored write (writev takes up to 1024 slices per system call);
+// else through the stage.
 func (w *Writer) write(b batch[byte]) error {
 	switch {
 	case len(b.segs) == 0:
