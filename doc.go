@@ -52,7 +52,7 @@
 // visit, so its cost per message is a memory copy. A lane is a linked list
 // of chunks written by one goroutine and read by the consumer; the producer
 // reserves room from the queue's capacity in blocks under the queue's lock
-// (growing while it keeps pushing, handed back when others wait), then
+// (growing while it keeps pushing, returned when it closes), then
 // writes each message and publishes it with one atomic store. The consumer
 // learns which lanes have data from a ready list that a lane joins once per
 // batch, not once per message. The shared path takes one short lock per

@@ -15,6 +15,11 @@ import (
 // against the queue's capacity like any other, and the consumer sees each
 // one as soon as its Push returns.
 //
+// A lane keeps the room it reserved and has not used yet (at most 1/64 of
+// the capacity, and a quarter of what was free) until it uses it or
+// closes, even while other producers are parked for room: they wait for
+// the consumer, or for lanes to close.
+//
 // A Producer is not safe for concurrent use: it belongs to one goroutine at
 // a time. Close it when done, so that the room it reserved returns to the
 // queue.
@@ -112,7 +117,7 @@ func (q *Queue[T]) openLane(p *Producer[T]) {
 // full. Its results are those of Queue.Push.
 func (p *Producer[T]) Push(ctx context.Context, v T) error {
 	// The fast path: room is already paid for and the chunk has space.
-	if p.woff < p.wend && p.q.state.Load() == 0 {
+	if p.woff < p.wend && !p.q.closed.Load() {
 		p.wbuf[p.woff] = v
 		p.woff++
 		return p.publish(1, 1)
@@ -123,7 +128,7 @@ func (p *Producer[T]) Push(ctx context.Context, v T) error {
 // TryPush adds v if there is room now. It never parks: it returns nil,
 // ErrFull or ErrClosed.
 func (p *Producer[T]) TryPush(v T) error {
-	if p.woff < p.wend && p.q.state.Load() == 0 {
+	if p.woff < p.wend && !p.q.closed.Load() {
 		p.wbuf[p.woff] = v
 		p.woff++
 		return p.publish(1, 1)
@@ -143,7 +148,7 @@ func (p *Producer[T]) pushMessage(ctx context.Context, vs []T, msgs uint64) erro
 	if n == 0 {
 		return p.err()
 	}
-	if n <= p.wend-p.woff && p.q.state.Load() == 0 {
+	if n <= p.wend-p.woff && !p.q.closed.Load() {
 		if n == 1 { // a one-byte Write: no memmove call
 			p.wbuf[p.woff] = vs[0]
 		} else {
@@ -233,13 +238,6 @@ func (p *Producer[T]) pushSlow(ctx context.Context, vs []T, msgs uint64, mayPark
 		q.mu.Unlock()
 		return err
 	}
-	if q.state.Load()&stateShort != 0 && p.limit > p.wr {
-		// Others are waiting for room: hand back what we hold unused.
-		q.releaseLocked(int(p.limit - p.wr))
-		p.limit = p.wr
-		p.wend = p.woff // the fast path must not write past the credit, even if we fail below
-		p.quota = 0
-	}
 	if need := p.wr + n - min(p.limit, p.wr+n); need > 0 {
 		// Unused credit is kept, so reserve only what is missing.
 		if err := p.reserveLocked(ctx, int(need), mayPark); err != nil {
@@ -283,8 +281,11 @@ func (p *Producer[T]) reserveLocked(ctx context.Context, need int, mayPark bool)
 	q := p.q
 	// A lane that keeps pushing reserves more each time, up to laneMax: the
 	// lock is then taken once per thousands of messages. Never more than a
-	// quarter of what is free, so lanes that go quiet holding credit can
-	// never hold all of it.
+	// quarter of what is free, so that a lane that goes quiet holding
+	// credit leaves most of it to the others. A lane does not hand credit
+	// back while others are parked for room: it would then park itself on
+	// its next push: at 8192 lanes over a 1 MiB Writer, 10-22 thousand
+	// parks per run instead of 3-6 thousand, and fanin-lanes 10% slower.
 	p.quota = min(max(2*p.quota, minLaneQuota), q.laneMax)
 	var got int
 	switch {

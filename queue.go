@@ -23,16 +23,6 @@ var (
 	ErrTooLarge = errors.New("fanin: message larger than capacity")
 )
 
-// Queue state bits, read by the lanes' lock-free fast path, which runs only
-// while the state is 0.
-const (
-	// stateClosed: pushes fail (Close, or a Writer's destination failed).
-	stateClosed uint32 = 1 << iota
-	// stateShort: a producer is parked for credit, so lanes hand back the
-	// credit they reserved and do not use yet.
-	stateShort
-)
-
 // A Queue is a bounded many-to-one queue: any number of goroutines push
 // messages, one consumer takes everything buffered at once with Drain.
 //
@@ -51,11 +41,12 @@ type Queue[T any] struct {
 	laneMax  int  // most credit a Producer reserves at once
 	maxChunk int  // elements per lane chunk while few lanes are open
 
-	// state holds the stateClosed and stateShort bits. Lanes read it on
-	// every push without taking mu, so it has cache lines of its own.
-	_     cacheLinePad
-	state atomic.Uint32
-	_     cacheLinePad
+	// closed is set once pushes fail (Close, or a Writer's destination
+	// failed). The lanes' lock-free fast path reads it on every push, so it
+	// has cache lines of its own.
+	_      cacheLinePad
+	closed atomic.Bool
+	_      cacheLinePad
 
 	// wake carries one wake-up to a parked consumer.
 	wake chan struct{}
@@ -329,7 +320,6 @@ func (q *Queue[T]) waitLocked(ctx context.Context, need, want int) (int, error) 
 	}
 	w := q.waiters.get(need, want)
 	q.waiters.push(w)
-	q.state.Or(stateShort)
 	q.waits++
 	// A lingering consumer is hurried when the queue runs short, not on
 	// every wait: lanes also wait when others are waiting (first come, first
@@ -400,7 +390,6 @@ func (q *Queue[T]) grantLocked() {
 	for {
 		w := q.waiters.front()
 		if w == nil {
-			q.state.And(^stateShort)
 			return
 		}
 		if q.free < w.need {
@@ -438,7 +427,7 @@ func (q *Queue[T]) shutdown(err error) {
 		return
 	}
 	q.closeErr = err
-	q.state.Or(stateClosed)
+	q.closed.Store(true)
 	for w := q.waiters.front(); w != nil; w = q.waiters.front() {
 		q.waiters.remove(w)
 		w.err = err

@@ -315,6 +315,48 @@ func TestProducerOrderAndCredit(t *testing.T) {
 	drainAll(t, q)
 }
 
+// A lane keeps the room it reserved while others park for room: handing it
+// back would make the lane park on its next push too.
+func TestProducerKeepsCreditWhileOthersWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const capacity = 1 << 14
+		q := fanin.NewQueue[int](fanin.WithCapacity(capacity))
+		ctx := t.Context()
+		p := q.Producer()
+		if err := p.Push(ctx, 0); err != nil { // reserves a first block, of 64
+			t.Fatal(err)
+		}
+		if err := q.PushBatch(ctx, make([]int, capacity-64)); err != nil { // the rest
+			t.Fatal(err)
+		}
+		parked := make(chan error, 1)
+		go func() { parked <- q.Push(ctx, -1) }()
+		synctest.Wait()
+		for i := 1; i < 64; i++ {
+			if err := p.TryPush(i); err != nil {
+				t.Fatalf("lane TryPush %d with reserved room while another producer waits: %v", i, err)
+			}
+		}
+		if err := p.TryPush(64); !errors.Is(err, fanin.ErrFull) {
+			t.Fatalf("lane TryPush past its reserved room = %v, want ErrFull", err)
+		}
+		if s := q.Stats(); s.Waits != 1 {
+			t.Fatalf("Stats.Waits = %d, want 1", s.Waits)
+		}
+		if b, _ := q.Drain(ctx, nil); len(b) != capacity {
+			t.Fatalf("first batch has %d, want %d", len(b), capacity)
+		}
+		if err := <-parked; err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+		q.Close()
+		if got := drainAll(t, q); !slices.Equal(got, []int{-1}) {
+			t.Fatalf("then drained %v, want [-1]", got)
+		}
+	})
+}
+
 func TestProducerTryPushFull(t *testing.T) {
 	q := fanin.NewQueue[int](fanin.WithCapacity(3))
 	p := q.Producer()
