@@ -315,6 +315,38 @@ func TestProducerOrderAndCredit(t *testing.T) {
 	drainAll(t, q)
 }
 
+// A lane reserves room a chunk at a time: its first push takes room for the
+// rest of its first chunk (1024 elements at this capacity), and no more.
+func TestProducerReservesAChunk(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const capacity, chunk = 1 << 20, 1024
+		q := fanin.NewQueue[byte](fanin.WithCapacity(capacity))
+		p := q.Producer()
+		if err := p.TryPush(0); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.PushBatch(t.Context(), make([]byte, capacity-chunk)); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.TryPush(0); !errors.Is(err, fanin.ErrFull) {
+			t.Fatalf("shared TryPush with the lane holding a chunk's room = %v, want ErrFull", err)
+		}
+		for i := 1; i < chunk; i++ {
+			if err := p.TryPush(byte(i)); err != nil {
+				t.Fatalf("lane TryPush %d within its chunk's room: %v", i, err)
+			}
+		}
+		if err := p.TryPush(0); !errors.Is(err, fanin.ErrFull) {
+			t.Fatalf("lane TryPush past its chunk's room = %v, want ErrFull", err)
+		}
+		p.Close()
+		q.Close()
+		if got := len(drainAll(t, q)); got != capacity {
+			t.Fatalf("drained %d, want %d", got, capacity)
+		}
+	})
+}
+
 // A lane keeps the room it reserved while others park for room: handing it
 // back would make the lane park on its next push too.
 func TestProducerKeepsCreditWhileOthersWait(t *testing.T) {
