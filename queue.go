@@ -83,6 +83,8 @@ type Queue[T any] struct {
 	grown       int            // lane elements in chunks added since the last drain
 	idleKicked  bool           // idleKick was sent and the waker has not answered yet
 	drainWanted bool           // take a batch even if it is empty (Writer.Flush)
+	reading     bool           // a drain is reading lanes (outside mu)
+	unreleased  int            // elements drained without release (a Writer's batch being written)
 	eof         bool           // Drain returned io.EOF: nothing is read again
 	drains      uint64         // batches taken
 	accepted    uint64         // messages drained from buf, and accepted by closed lanes
@@ -385,7 +387,14 @@ func (q *Queue[T]) tooLarge(n int) error {
 	return fmt.Errorf("%w: %d > %d", ErrTooLarge, n, q.capacity)
 }
 
-// grantLocked hands free credit to parked producers, first come first served.
+// grantLocked hands free credit to parked producers, first come first
+// served. A producer is woken with all it asked for, or, if less is free,
+// only once no more room is on its way back. Woken with a sliver, a lane
+// pushes a few messages and parks again, behind every goroutine ready to
+// run, and its few bytes make the next batch, whose release makes the next
+// sliver: at 8192 lanes released at once into a 1 MiB Writer, such runs
+// took 14 ns/msg (median of 20) against 6.5, and parked 35 thousand times
+// against 3.6.
 func (q *Queue[T]) grantLocked() {
 	for {
 		w := q.waiters.front()
@@ -396,6 +405,9 @@ func (q *Queue[T]) grantLocked() {
 			return
 		}
 		g := min(max(w.need, min(w.want, q.free/4)), q.free)
+		if g < w.want && q.roomComingLocked() {
+			return
+		}
 		q.free -= g
 		q.waiters.remove(w)
 		w.granted = g
@@ -474,6 +486,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 
 	q.mu.LockFirst()
 	if done > 0 {
+		q.unreleased -= done
 		q.releaseLocked(done)
 	}
 	if len(q.held) > 0 { // the batch that pointed into them is written
@@ -540,6 +553,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		return b, nil
 	}
 	q.ready, q.readySpare = q.readySpare, nil
+	q.reading = true
 	q.mu.Unlock()
 
 	// Read the lanes outside the lock: each is single-producer,
@@ -564,6 +578,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.readySpare = make([]*Producer[T], 0, cap(q.ready))
 	}
 	q.ready = append(q.ready, again...)
+	q.reading = false
 	clear(again)
 	q.again = again[:0]
 	if len(q.recycled) > 0 {
@@ -613,7 +628,16 @@ func (q *Queue[T]) tookLocked(b batch[T], release bool) {
 	q.maxBatch = max(q.maxBatch, b.msgs)
 	if release {
 		q.releaseLocked(b.elems)
+	} else {
+		q.unreleased += b.elems
 	}
+}
+
+// roomComingLocked reports whether room will be freed without a producer's
+// help: messages are buffered, being read by a drain, or drained and not yet
+// released.
+func (q *Queue[T]) roomComingLocked() bool {
+	return len(q.buf) > 0 || len(q.ready) > 0 || q.reading || q.unreleased > 0
 }
 
 // requestDrain makes the consumer take a batch that starts after this call,

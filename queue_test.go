@@ -389,6 +389,100 @@ func TestProducerKeepsCreditWhileOthersWait(t *testing.T) {
 	})
 }
 
+// A parked lane is woken with the room it asked for, not a sliver of it,
+// while more room is on its way back: woken with a few credits it would push
+// a few messages and park again.
+func TestProducerWokenWithWhatItAskedFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const capacity = 1 << 14 // lanes reserve 64 at first
+		q := fanin.NewQueue[int](fanin.WithCapacity(capacity))
+		ctx := t.Context()
+		holder := q.Producer()
+		if err := holder.Push(ctx, 0); err != nil { // holds 63 unused
+			t.Fatal(err)
+		}
+		if err := q.PushBatch(ctx, make([]int, capacity-64)); err != nil {
+			t.Fatal(err)
+		}
+		waiter := q.Producer()
+		pushed := make(chan error, 1)
+		go func() { pushed <- waiter.Push(ctx, 1) }()
+		synctest.Wait()
+		holder.Close() // 63 credits come back, and the consumer holds the rest
+		synctest.Wait()
+		select {
+		case err := <-pushed:
+			t.Fatalf("lane woken with a sliver while the queue was still full of messages (Push = %v)", err)
+		default:
+		}
+		if b, _ := q.Drain(ctx, nil); len(b) != capacity-63 {
+			t.Fatalf("batch has %d, want %d", len(b), capacity-63)
+		}
+		if err := <-pushed; err != nil {
+			t.Fatal(err)
+		}
+		for i := range 63 { // the rest of the 64 it asked for
+			if err := waiter.TryPush(i); err != nil {
+				t.Fatalf("TryPush %d within the lane's grant: %v", i, err)
+			}
+		}
+		waiter.Close()
+		q.Close()
+		if got := len(drainAll(t, q)); got != 64 {
+			t.Fatalf("then drained %d, want 64", got)
+		}
+	})
+}
+
+// When no more room is coming back, a parked lane gets what is free, if that
+// is all it needs, rather than waiting for more: the rest may be held by
+// lanes that never push again.
+func TestProducerWokenWithWhatIsLeft(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const capacity = 1 << 14 // lanes reserve 64, then 128, then 256
+		q := fanin.NewQueue[int](fanin.WithCapacity(capacity))
+		ctx := t.Context()
+		waiter := q.Producer()
+		for i := range 64 + 128 { // uses its first two reservations up
+			if err := waiter.TryPush(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q.Drain(ctx, nil)
+		// 250 lanes hold 63 credits each that they never use.
+		holders := make([]*fanin.Producer[int], 250)
+		for i := range holders {
+			holders[i] = q.Producer()
+			if err := holders[i].TryPush(0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for q.TryPush(0) == nil { // the shared path takes the rest
+		}
+		pushed := make(chan error, 1)
+		go func() { pushed <- waiter.Push(ctx, 1) }() // asks for 256
+		synctest.Wait()
+		q.Drain(ctx, nil) // frees less than 4x256, and nothing else is coming
+		synctest.Wait()
+		select {
+		case err := <-pushed:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("lane still parked with room free and no more room coming back")
+		}
+		for _, h := range holders {
+			h.Close()
+		}
+		waiter.Close()
+		q.Close()
+		if got := len(drainAll(t, q)); got != 1 {
+			t.Fatalf("then drained %d, want 1", got)
+		}
+	})
+}
+
 func TestProducerTryPushFull(t *testing.T) {
 	q := fanin.NewQueue[int](fanin.WithCapacity(3))
 	p := q.Producer()
