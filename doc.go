@@ -62,6 +62,12 @@
 // goroutine hand-offs), and lets the consumer claim the next turn, so that
 // one goroutine among thousands still gets the lock when it needs it.
 //
+// Producers park for room first come, first served, and are woken with
+// enough to go on: a lane keeps the room it reserved while others wait, and
+// a parked producer is woken with all it asked for while more room is on
+// its way back, not with a sliver that would have it park again behind
+// every goroutine ready to run.
+//
 // What a burst needs is made before it begins: a Writer's first buffers and
 // a lane's first chunk are allocated and written when the Writer or lane is
 // made (memory fresh from the operating system is mapped on its first

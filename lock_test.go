@@ -1,6 +1,7 @@
 package fanin
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -169,6 +170,41 @@ func BenchmarkSyncFloor(b *testing.B) {
 				pub.v.Store(i)
 			}
 		})
+	})
+	// round-trip: a cache line's trip to the other CPU and back, which every
+	// contended lock pays, and every read of a lane's published count in
+	// part. On a shared VM it moves with where the host runs the two
+	// virtual CPUs, and the shared path's figures move with it.
+	b.Run("round-trip", func(b *testing.B) {
+		var ping, pong paddedWord
+		var stop atomic.Bool
+		// wait spins until *w holds want, yielding now and then in case the
+		// other side waits for this goroutine's processor.
+		wait := func(w *paddedWord, want uint64) bool {
+			for spins := 1; atomic.LoadUint64(&w.v) != want; spins++ {
+				if stop.Load() {
+					return false
+				}
+				if spins%(1<<16) == 0 {
+					runtime.Gosched()
+				}
+			}
+			return true
+		}
+		var echo sync.WaitGroup
+		echo.Go(func() {
+			for i := uint64(1); wait(&ping, i); i++ {
+				atomic.StoreUint64(&pong.v, i)
+			}
+		})
+		var i uint64
+		for b.Loop() {
+			i++
+			atomic.StoreUint64(&ping.v, i)
+			wait(&pong, i)
+		}
+		stop.Store(true)
+		echo.Wait()
 	})
 	b.Run("store/every-cpu", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
