@@ -18,7 +18,10 @@ import (
 // A lane keeps the room it reserved and has not used yet (at most 1/64 of
 // the capacity, and a quarter of what was free) until it uses it or
 // closes, even while other producers are parked for room: they wait for
-// the consumer, or for lanes to close.
+// the consumer, or for lanes to close. A push that parks for room returns
+// once the block it asked for is free, or, when the consumer has nothing
+// left to take or write, once what it needs is: not with a sliver that
+// would park it again at once.
 //
 // A Producer is not safe for concurrent use: it belongs to one goroutine at
 // a time. Close it when done, so that the room it reserved returns to the
