@@ -81,6 +81,11 @@ type Config struct {
 	// benchmark instead of stalling it forever. 0: a minute plus 20 µs per
 	// message; negative: no limit.
 	RunTimeout time.Duration
+	// Interleave runs a row's contestants in turn, one run each, until each
+	// has met the repeat rule, instead of one cell after another: a slow
+	// phase of the host then falls on every contestant of the row alike,
+	// and the ratios within the row hold.
+	Interleave bool
 
 	// Progress, if set, is called (on Run's goroutine) when a cell starts and
 	// when it ends.
@@ -204,7 +209,8 @@ func (c Config) sinkName() string {
 
 // Run measures every cell of the matrix, producer counts in the outer loop
 // so that the contestants of one row are measured close together in time
-// (ratios within a row are the comparison that matters). It returns the
+// (ratios within a row are the comparison that matters), and with
+// Interleave run by run in turn. It returns the
 // results in that order. On the first failed run it stops and returns the
 // results so far with the error (a *VerifyError if the sink rejected the
 // stream).
@@ -249,19 +255,50 @@ func Run(ctx context.Context, cfg Config) ([]report.Result, error) {
 		}
 	}
 	results := make([]report.Result, 0, len(cells))
-	for i, c := range cells {
+	finish := func(c cell, cs *cellRuns, took time.Duration) {
+		r := summarize(cfg, c.s.Name(), cs.h, cs.samples, cs.single)
+		b.learn(r, took)
+		results = append(results, r)
+		notify(len(results), c, &r)
+	}
+	// Cells are measured a group at a time: one cell, or with Interleave a
+	// row (one producer count, every contestant).
+	size := 1
+	if cfg.Interleave {
+		size = len(cfg.Strategies)
+	}
+	for start := 0; start < len(cells); start += size {
 		if err := ctx.Err(); err != nil {
 			return results, err
 		}
-		notify(i, c, nil)
-		cellStart := time.Now()
-		r, err := b.cell(ctx, c.s, c.p)
-		if err != nil {
-			return results, err
+		group := cells[start : start+size]
+		runs := make([]*cellRuns, len(group))
+		took := make([]time.Duration, len(group))
+		for i, c := range group {
+			notify(start+i, c, nil)
+			runs[i] = b.newCellRuns(c.s, c.p)
 		}
-		b.learn(r, time.Since(cellStart))
-		results = append(results, r)
-		notify(i+1, c, &r)
+		// One run of each unfinished cell per turn; a cell is summarised
+		// once every cell of the group is done, in the matrix's order.
+		for left := len(group); left > 0; {
+			for i, c := range group {
+				if runs[i].done {
+					continue
+				}
+				runStart := time.Now()
+				err := b.runOnce(ctx, c.s, runs[i])
+				took[i] += time.Since(runStart)
+				if err != nil {
+					return results, err
+				}
+				if runs[i].done {
+					left--
+				}
+			}
+		}
+		for i, c := range group {
+			finish(c, runs[i], took[i])
+		}
 	}
 	return results, nil
 }
@@ -362,37 +399,43 @@ type sample struct {
 	verdict  wire.Verdict
 }
 
-// cell repeats runs of s with p producers until the repeat rule is met and
-// summarises them.
-func (b *bencher) cell(ctx context.Context, s strategy.Strategy, p int) (report.Result, error) {
+// cellRuns is a cell's runs so far, and whether the repeat rule is met.
+type cellRuns struct {
+	h       wire.Header
+	samples []sample
+	total   time.Duration
+	single  bool // the first run was long enough on its own
+	done    bool
+}
+
+func (b *bencher) newCellRuns(s strategy.Strategy, p int) *cellRuns {
 	cfg := b.cfg
-	h := wire.Header{Mode: cfg.Mode, Producers: p, Messages: cfg.Messages, Size: cfg.Size, Label: s.Name()}
-	var samples []sample
-	var total time.Duration
-	single := false
-	for {
-		sm, err := b.run(ctx, s, h)
-		if err != nil {
-			return report.Result{}, fmt.Errorf("bench: %s with %d producers, run %d: %w", s.Name(), p, len(samples)+1, err)
-		}
-		if !sm.verdict.OK {
-			return report.Result{}, &VerifyError{Strategy: s.Name(), Producers: p, Run: len(samples) + 1, Verdict: sm.verdict}
-		}
-		samples = append(samples, sm)
-		total += sm.elapsed
-		n := len(samples)
-		if n == 1 && cfg.LongRun > 0 && sm.elapsed >= cfg.LongRun {
-			single = true
-			break
-		}
-		if n >= cfg.MaxRuns || (n >= cfg.MinRuns && total >= cfg.MinTime) {
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			return report.Result{}, err
-		}
+	return &cellRuns{h: wire.Header{Mode: cfg.Mode, Producers: p, Messages: cfg.Messages, Size: cfg.Size, Label: s.Name()}}
+}
+
+// runOnce adds one verified run of s to cs and marks cs done once the
+// repeat rule is met.
+func (b *bencher) runOnce(ctx context.Context, s strategy.Strategy, cs *cellRuns) error {
+	cfg := b.cfg
+	sm, err := b.run(ctx, s, cs.h)
+	if err != nil {
+		return fmt.Errorf("bench: %s with %d producers, run %d: %w", s.Name(), cs.h.Producers, len(cs.samples)+1, err)
 	}
-	return summarize(cfg, s.Name(), h, samples, single), nil
+	if !sm.verdict.OK {
+		return &VerifyError{Strategy: s.Name(), Producers: cs.h.Producers, Run: len(cs.samples) + 1, Verdict: sm.verdict}
+	}
+	cs.samples = append(cs.samples, sm)
+	cs.total += sm.elapsed
+	n := len(cs.samples)
+	switch {
+	case n == 1 && cfg.LongRun > 0 && sm.elapsed >= cfg.LongRun:
+		cs.single, cs.done = true, true
+	case n >= cfg.MaxRuns || (n >= cfg.MinRuns && cs.total >= cfg.MinTime):
+		cs.done = true
+	default:
+		return ctx.Err()
+	}
+	return nil
 }
 
 // summarize turns a cell's runs into its Result.

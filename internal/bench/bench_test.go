@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"runtime/pprof"
 	"slices"
@@ -136,6 +137,7 @@ type fake struct {
 	durations []time.Duration // per run, consumed in order (the last one repeats)
 	prepErr   error
 	runs      int
+	log       *[]string // if set, each Prepare appends the name
 }
 
 func (f *fake) Name() string { return f.name }
@@ -149,6 +151,9 @@ func (f *fake) Prepare(dst io.Writer, h wire.Header) (strategy.Run, error) {
 		d = f.durations[min(f.runs, len(f.durations)-1)]
 	}
 	f.runs++
+	if f.log != nil {
+		*f.log = append(*f.log, f.name)
+	}
 	return &fakeRun{f: f, dst: dst, h: h, d: d}, nil
 }
 
@@ -384,6 +389,62 @@ func TestRepeatRule(t *testing.T) {
 				}
 				if tt.wantSingle != (r.Note != "") {
 					t.Errorf("note %q", r.Note)
+				}
+			})
+		})
+	}
+}
+
+// With Interleave a row's contestants take turns, one run each, until each
+// has met the repeat rule; without it each cell runs all its runs in a row.
+// Either way the results come in the matrix's order.
+func TestInterleave(t *testing.T) {
+	ms := time.Millisecond
+	for _, interleave := range []bool{false, true} {
+		t.Run(fmt.Sprintf("interleave=%v", interleave), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var order []string
+				slow := &fake{name: "slow", durations: []time.Duration{30 * ms}, log: &order} // 7 runs to 200 ms
+				fast := &fake{name: "fast", durations: []time.Duration{10 * ms}, log: &order} // 20 runs
+				rs, err := Run(t.Context(), Config{
+					Strategies: []strategy.Strategy{slow, fast},
+					Producers:  []int{2, 4},
+					Messages:   5,
+					Sink:       SinkMem,
+					MinTime:    200 * ms,
+					MinRuns:    3,
+					MaxRuns:    25,
+					LongRun:    time.Second,
+					Interleave: interleave,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var cells []string
+				for _, r := range rs {
+					cells = append(cells, fmt.Sprintf("%s/%d:%d", r.Strategy, r.Producers, r.Runs))
+				}
+				if want := []string{"slow/2:7", "fast/2:20", "slow/4:7", "fast/4:20"}; !slices.Equal(cells, want) {
+					t.Errorf("cells %v, want %v", cells, want)
+				}
+				var row []string
+				if interleave {
+					for range 7 {
+						row = append(row, "slow", "fast")
+					}
+					for range 13 {
+						row = append(row, "fast")
+					}
+				} else {
+					for range 7 {
+						row = append(row, "slow")
+					}
+					for range 20 {
+						row = append(row, "fast")
+					}
+				}
+				if want := slices.Concat(row, row); !slices.Equal(order, want) {
+					t.Errorf("runs in the order %v, want %v", order, want)
 				}
 			})
 		})

@@ -108,6 +108,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	minTime := fs.Duration("min-time", bench.DefaultMinTime, help("min-time", "repeat each cell until its runs add up to at least this"))
 	minRuns := fs.Int("min-runs", bench.DefaultMinRuns, help("min-runs", "run each cell at least this many times"))
 	maxRuns := fs.Int("max-runs", bench.DefaultMaxRuns, help("max-runs", "run each cell at most this many times"))
+	interleave := fs.Bool("interleave", false, help("interleave", "run the contestants of each producer count in turn, one run each, instead of one cell after another, so that a slow phase of the host falls on all of them alike"))
 	rounds := fs.Int("rounds", 1, help("rounds", "run the whole matrix this many times, one after another, and report each cell's median round (a noisy machine's slow phase then shows as spread, not as the result)"))
 	longRun := fs.Duration("long-run", bench.DefaultLongRun, help("long-run", "a cell whose first run takes at least this long runs only once (marked * in the table); negative: always repeat"))
 	runTimeout := fs.Duration("run-timeout", 0, help("run-timeout", "fail if one run takes longer than this (a contestant hung); 0: a minute plus 20µs per message; negative: no limit"))
@@ -199,6 +200,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 		LongRun:  *longRun,
 
 		RunTimeout: *runTimeout,
+		Interleave: *interleave,
 	}
 	parseStrategies := c.ParseStrategies
 	switch {
