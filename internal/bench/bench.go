@@ -209,9 +209,9 @@ func (c Config) sinkName() string {
 
 // Run measures every cell of the matrix, producer counts in the outer loop
 // so that the contestants of one row are measured close together in time
-// (ratios within a row are the comparison that matters), and with
-// Interleave run by run in turn. It returns the
-// results in that order. On the first failed run it stops and returns the
+// (ratios within a row are the comparison that matters); with Interleave,
+// a row's contestants take turns run by run. It returns the results in
+// that order. On the first failed run it stops and returns the
 // results so far with the error (a *VerifyError if the sink rejected the
 // stream).
 func Run(ctx context.Context, cfg Config) ([]report.Result, error) {
@@ -408,6 +408,7 @@ type cellRuns struct {
 	done    bool
 }
 
+// newCellRuns starts the cell of s with p producers.
 func (b *bencher) newCellRuns(s strategy.Strategy, p int) *cellRuns {
 	cfg := b.cfg
 	return &cellRuns{h: wire.Header{Mode: cfg.Mode, Producers: p, Messages: cfg.Messages, Size: cfg.Size, Label: s.Name()}}
