@@ -100,7 +100,7 @@ func (q *Queue[T]) openLane(p *Producer[T]) {
 	// the new array's page faults: 5 µs at 4 lanes in the matrix.
 	if n := len(q.lanes.all); cap(q.ready) < n {
 		q.ready = slices.Grow(q.ready, 2*n-len(q.ready))
-		if q.readySpare != nil {
+		if !q.readingLocked() {
 			q.readySpare = make([]*Producer[T], 0, cap(q.ready))
 		}
 	}

@@ -83,7 +83,6 @@ type Queue[T any] struct {
 	grown       int            // lane elements in chunks added since the last drain
 	idleKicked  bool           // idleKick was sent and the waker has not answered yet
 	drainWanted bool           // take a batch even if it is empty (Writer.Flush)
-	reading     bool           // a drain is reading lanes (outside mu)
 	unreleased  int            // elements drained without release (a Writer's batch being written)
 	eof         bool           // Drain returned io.EOF: nothing is read again
 	drains      uint64         // batches taken
@@ -551,8 +550,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.mu.Unlock()
 		return b, nil
 	}
-	q.ready, q.readySpare = q.readySpare, nil
-	q.reading = true
+	q.ready, q.readySpare = q.readySpare, nil // see readingLocked
 	q.mu.Unlock()
 
 	// Read the lanes outside the lock: each is single-producer,
@@ -577,7 +575,6 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.readySpare = make([]*Producer[T], 0, cap(q.ready))
 	}
 	q.ready = append(q.ready, again...)
-	q.reading = false
 	clear(again)
 	q.again = again[:0]
 	if len(q.recycled) > 0 {
@@ -636,8 +633,12 @@ func (q *Queue[T]) tookLocked(b batch[T], release bool) {
 // help: messages are buffered, being read by a drain, or drained and not yet
 // released.
 func (q *Queue[T]) roomComingLocked() bool {
-	return len(q.buf) > 0 || len(q.ready) > 0 || q.reading || q.unreleased > 0
+	return len(q.buf) > 0 || len(q.ready) > 0 || q.readingLocked() || q.unreleased > 0
 }
+
+// readingLocked reports whether a drain is reading lanes outside mu: it
+// holds the ready list's spare array meanwhile, and leaves nil in its place.
+func (q *Queue[T]) readingLocked() bool { return q.readySpare == nil }
 
 // requestDrain makes the consumer take a batch that starts after this call,
 // even an empty one, and returns that batch's number. Writer.Flush waits for
