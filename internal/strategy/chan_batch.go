@@ -3,6 +3,7 @@ package strategy
 import (
 	"io"
 
+	"github.com/fanin-dev/fanin/internal/prefault"
 	"github.com/fanin-dev/fanin/internal/wire"
 )
 
@@ -41,7 +42,7 @@ func BatchBuffer(h wire.Header) (buf []byte, room int) {
 	}
 	limit = max(limit, h.Size)
 	buf = make([]byte, 0, limit)
-	prefault(buf)
+	prefault.Slice(buf)
 	return buf, limit - h.Size
 }
 

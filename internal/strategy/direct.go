@@ -3,6 +3,7 @@ package strategy
 import (
 	"io"
 
+	"github.com/fanin-dev/fanin/internal/prefault"
 	"github.com/fanin-dev/fanin/internal/wire"
 )
 
@@ -28,7 +29,7 @@ func (s Direct) Prepare(dst io.Writer, h wire.Header) (Run, error) {
 	}
 	chunk = max(chunk, h.Size)
 	buf := make([]byte, 0, chunk)
-	prefault(buf)
+	prefault.Slice(buf)
 	r.Launch(0, nil, nil, func() {
 		h := r.hdr
 		room := chunk - h.Size // a message fits while len(b) <= room

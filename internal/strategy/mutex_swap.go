@@ -4,6 +4,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/fanin-dev/fanin/internal/prefault"
 	"github.com/fanin-dev/fanin/internal/wire"
 )
 
@@ -127,7 +128,7 @@ func newSwapQueue(h wire.Header) (*swapQueue, []byte) {
 	q.notEmpty.L = &q.mu
 	q.notFull.L = &q.mu
 	spare := make([]byte, 0, limit+h.Size)
-	prefault(q.buf)
-	prefault(spare)
+	prefault.Slice(q.buf)
+	prefault.Slice(spare)
 	return q, spare
 }

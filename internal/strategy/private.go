@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/fanin-dev/fanin/internal/prefault"
 	"github.com/fanin-dev/fanin/internal/wire"
 )
 
@@ -86,7 +87,7 @@ func wholeWorkload(name string, dst io.Writer, h wire.Header) (r *Harness, all [
 	}
 	per = h.Messages * h.Size
 	all = make([]byte, h.Producers*per)
-	prefault(all)
+	prefault.Slice(all)
 	return r, all, per, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -191,16 +190,4 @@ func (r *Harness) WriteBatch(b []byte) bool {
 		return false
 	}
 	return true
-}
-
-// pageSize is the stride at which prefault touches memory.
-var pageSize = os.Getpagesize()
-
-// prefault touches every page of b's backing array, so that the page faults
-// of a fresh large allocation are paid in Prepare and not in the timed run.
-func prefault(b []byte) {
-	b = b[:cap(b)]
-	for i := 0; i < len(b); i += pageSize {
-		b[i] = 0
-	}
 }
