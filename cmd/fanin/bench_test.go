@@ -73,6 +73,43 @@ func TestBenchQuick(t *testing.T) {
 	}
 }
 
+// --trace writes an execution trace in which every timed run is a task
+// logged with its cell; --cpuprofile writes a CPU profile.
+func TestBenchTraceAndProfile(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	tracePath, profilePath := filepath.Join(dir, "trace.out"), filepath.Join(dir, "cpu.out")
+	for _, sink := range []string{"tcp", "mem"} {
+		var stdout, stderr bytes.Buffer
+		code := runBench([]string{"--sink", sink, "--strategies", "fanin,mutex-swap", "--producers", "3", "--messages", "10",
+			"--min-runs", "2", "--max-runs", "2", "--min-time", "0s", "--out", "",
+			"--trace", tracePath, "--cpuprofile", profilePath}, &stdout, &stderr)
+		if code != 0 {
+			t.Fatalf("%s sink: exit %d\n%s", sink, code, &stderr)
+		}
+		tr, err := os.ReadFile(tracePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(tr, []byte("go 1.")) {
+			t.Errorf("%s sink: %s does not start with an execution trace's header: %q", sink, tracePath, tr[:min(len(tr), 16)])
+		}
+		// The trace's string table holds the task's name and each log message.
+		want := []string{"run", "cell", "fanin/3", "mutex-swap/3"}
+		if sink == "tcp" {
+			want = append(want, "counted the last byte")
+		}
+		for _, s := range want {
+			if !bytes.Contains(tr, []byte(s)) {
+				t.Errorf("%s sink: the trace lacks %q", sink, s)
+			}
+		}
+		if fi, err := os.Stat(profilePath); err != nil || fi.Size() == 0 {
+			t.Errorf("%s sink: CPU profile: %v", sink, err)
+		}
+	}
+}
+
 // benchJSON runs fanin bench with args and --json, and returns the
 // results.json it printed on stdout, and what it printed on stderr.
 func benchJSON(t *testing.T, args ...string) (report.Report, string) {

@@ -20,6 +20,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -532,8 +533,10 @@ func (b *bencher) runMem(s strategy.Strategy, h wire.Header) (sample, error) {
 		return sample{}, fmt.Errorf("prepare: %w", err)
 	}
 	m := startMeasure()
+	endTrace := traceRun(s, h)
 	run.Start()
 	end, werr := b.wait(run, h, nil)
+	endTrace()
 	sm := m.stop(end)
 	if errors.Is(werr, errHung) {
 		return sample{}, werr // the contestant may still be writing into v
@@ -562,9 +565,11 @@ func (b *bencher) runTCP(ctx context.Context, s strategy.Strategy, h wire.Header
 		return sample{}, fmt.Errorf("prepare: %w", err)
 	}
 	m := startMeasure()
+	endTrace := traceRun(s, h)
 	run.Start()
 	_, werr := b.wait(run, h, func() { _ = c.Close() })
 	if werr != nil {
+		endTrace()
 		m.stop(time.Now())
 		if !errors.Is(werr, errHung) {
 			// The sink rejects a stream it cannot verify (extra bytes, say)
@@ -580,6 +585,7 @@ func (b *bencher) runTCP(ctx context.Context, s strategy.Strategy, h wire.Header
 		return sample{}, werr
 	}
 	verdict, arrived, err := c.Verdict(ctx)
+	endTrace()
 	sm := m.stop(b.stopClock(m.start, arrived, verdict))
 	if err != nil {
 		return sample{}, fmt.Errorf("sink verdict: %w", err)
@@ -605,6 +611,20 @@ func (b *bencher) stopClock(start, arrived time.Time, vd wire.Verdict) time.Time
 		return arrived
 	}
 	return counted
+}
+
+// traceRun marks a timed run in an execution trace (fanin bench --trace): a
+// task named "run", from the start of the clock until the contestant is done
+// (in memory) or the sink's verdict is in (over TCP), with the cell logged
+// under "cell", so that go tool trace lists every run and shows what each
+// goroutine did during it. Without a trace it does nothing.
+func traceRun(s strategy.Strategy, h wire.Header) (end func()) {
+	if !trace.IsEnabled() {
+		return func() {}
+	}
+	ctx, task := trace.NewTask(context.Background(), "run")
+	trace.Log(ctx, "cell", s.Name()+"/"+strconv.Itoa(h.Producers))
+	return task.End
 }
 
 // errHung is returned when a run outlives its timeout.

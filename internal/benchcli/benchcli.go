@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"time"
@@ -116,6 +117,7 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 	ratioTo := fs.String("ratio-to", report.Baseline, help("ratio-to", "the contestant whose cells the table's ratios divide by; several, comma-separated, print one table each"))
 	jsonOut := fs.Bool("json", false, help("json", "print results.json on stdout instead of the table"))
 	cpuProfile := fs.String("cpuprofile", "", help("cpuprofile", "write a CPU profile of the whole run to this file (go tool pprof); samples of a contestant's goroutines carry the labels contestant and cell, so -tagfocus cell=fanin-lanes/1024 keeps one cell's timed work"))
+	traceFile := fs.String("trace", "", help("trace", "write an execution trace of the whole run to this file (go tool trace): every timed run is a task named run, with its cell logged, so the trace's user-defined tasks list the runs and what each goroutine did in them; tracing slows the runs down"))
 	memProfile := fs.String("memprofile", "", help("memprofile", "with --scenario overload: write a heap profile of each design, taken as its producers stop, to PREFIX-DESIGN.pb.gz (go tool pprof -sample_index=inuse_space); every allocation is recorded, which slows the unbounded design"))
 	scenario := fs.String("scenario", "", help("scenario", "run scenarios instead of the matrix: idle, overload, latency, or all (comma-separated); writes scenarios.json into --out"))
 	scenarioTime := fs.Duration("scenario-time", 0, help("scenario-time", "with --scenario: how long each subject is measured; 0: idle 3s, overload 5s, latency 3s"))
@@ -252,8 +254,18 @@ func Run(args []string, stdout, stderr io.Writer, c Command) int {
 		return c.usageError(stderr, err.Error())
 	}
 
-	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
+	for _, r := range []struct {
+		path  string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{*cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{*traceFile, trace.Start, trace.Stop},
+	} {
+		if r.path == "" {
+			continue
+		}
+		stop, err := record(r.path, r.start, r.stop)
 		if err != nil {
 			return c.fail(stderr, err)
 		}
@@ -429,18 +441,20 @@ func joinInts(v []int) string {
 	return strings.Join(s, ",")
 }
 
-// startCPUProfile profiles the process into path until stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
+// record writes what start begins recording (a CPU profile, an execution
+// trace) into a new file at path, until the returned function stops it and
+// closes the file.
+func record(path string, start func(io.Writer) error, stop func()) (func(), error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return func() {
-		pprof.StopCPUProfile()
+		stop()
 		f.Close()
 	}, nil
 }
