@@ -468,6 +468,7 @@ type batch[T any] struct {
 	seq      uint64 // this batch's number: 1, 2, ...
 	elems    int    // elements taken, including lane elements
 	laneOnly bool   // every element came from lanes
+	last     bool   // the queue is closed and this batch emptied it: Drain returns io.EOF next
 }
 
 // With release false the batch keeps its room in the queue until the caller
@@ -496,10 +497,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		if q.closeErr != nil {
 			q.eof = true
 			q.mu.Unlock()
-			if q.idleKick != nil {
-				close(q.idleKick) // the idle waker returns
-				q.idleKick = nil
-			}
+			q.stopIdleWakerIf(true)
 			return batch[T]{}, io.EOF
 		}
 		q.parked = true
@@ -547,7 +545,9 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 	if len(ready) == 0 {
 		// No lanes to read: one critical section is enough.
 		q.tookLocked(b, release)
+		b.last = q.lastLocked()
 		q.mu.Unlock()
+		q.stopIdleWakerIf(b.last)
 		return b, nil
 	}
 	q.ready, q.readySpare = q.readySpare, nil // see readingLocked
@@ -581,8 +581,30 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.recycled = q.poolChunksLocked(q.recycled)
 	}
 	q.tookLocked(b, release)
+	b.last = q.lastLocked()
 	q.mu.Unlock()
+	q.stopIdleWakerIf(b.last)
 	return b, nil
+}
+
+// lastLocked reports whether the batch just taken is the last: the queue is
+// closed and nothing is left. Then nothing more is read (see eof), so that a
+// consumer may stop without a drain that only returns io.EOF.
+func (q *Queue[T]) lastLocked() bool {
+	if q.closeErr == nil || len(q.buf) > 0 || len(q.ready) > 0 {
+		return false
+	}
+	q.eof = true
+	return true
+}
+
+// stopIdleWakerIf stops the idle waker goroutine, if it runs, once the
+// consumer has read for the last time.
+func (q *Queue[T]) stopIdleWakerIf(last bool) {
+	if last && q.idleKick != nil {
+		close(q.idleKick) // the idle waker returns
+		q.idleKick = nil
+	}
 }
 
 // poolChunksLocked keeps the lane chunks cs for reuse, up to the capacity's

@@ -168,10 +168,7 @@ func (w *Writer) flush(spare []byte) {
 	for {
 		b, err := w.q.drain(context.Background(), spare[:0], false, written, gather)
 		if err != nil { // io.EOF: closed and empty
-			w.mu.Lock()
-			w.exited = true
-			w.cond.Broadcast()
-			w.mu.Unlock()
+			w.exit()
 			return
 		}
 		w.mu.Lock()
@@ -206,6 +203,12 @@ func (w *Writer) flush(spare []byte) {
 		w.written = b.seq
 		w.cond.Broadcast()
 		w.mu.Unlock()
+		if b.last {
+			// Closed and written: not another drain only to hear io.EOF,
+			// while Close waits.
+			w.exit()
+			return
+		}
 		written = b.elems // written (or failed): the next drain frees the room
 		spare = b.items
 		gather = 0
@@ -213,6 +216,14 @@ func (w *Writer) flush(spare []byte) {
 			gather = gatherBytes
 		}
 	}
+}
+
+// exit records that the flusher has written everything, for Flush.
+func (w *Writer) exit() {
+	w.mu.Lock()
+	w.exited = true
+	w.cond.Broadcast()
+	w.mu.Unlock()
 }
 
 // write writes batch b to the destination: with one Write when it has no
