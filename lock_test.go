@@ -1,6 +1,7 @@
 package fanin
 
 import (
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -226,3 +227,25 @@ type paddedWord struct {
 
 // floorSink keeps store/every-cpu's stores from being optimised away.
 var floorSink atomic.Uint64
+
+// The queue's lock word and its closed flag, which producers read on every
+// push, share no cache line with other fields: the padding around them is
+// there for speed, and nothing else would notice it gone.
+func TestHotFieldsHaveCacheLinesOfTheirOwn(t *testing.T) {
+	const line = 64
+	typ := reflect.TypeFor[Queue[byte]]()
+	for _, name := range []string{"mu", "closed"} {
+		hot, _ := typ.FieldByName(name)
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if f.Name == "_" || f.Name == name {
+				continue
+			}
+			end := f.Offset + f.Type.Size()
+			if end+line > hot.Offset && f.Offset < hot.Offset+hot.Type.Size()+line {
+				t.Errorf("%s (bytes %d-%d) is within %d bytes of %s (bytes %d-%d)",
+					f.Name, f.Offset, end, line, name, hot.Offset, hot.Offset+hot.Type.Size())
+			}
+		}
+	}
+}
