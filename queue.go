@@ -504,7 +504,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		if q.closeErr != nil {
 			q.eof = true
 			q.mu.Unlock()
-			q.stopIdleWakerIf(true)
+			q.stopIdleWaker()
 			return batch[T]{}, io.EOF
 		}
 		q.parked = true
@@ -551,11 +551,7 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 	b.laneOnly = shared == 0 && len(ready) > 0
 	if len(ready) == 0 {
 		// No lanes to read: one critical section is enough.
-		q.tookLocked(b, release)
-		b.last = q.lastLocked()
-		q.mu.Unlock()
-		q.stopIdleWakerIf(b.last)
-		return b, nil
+		return q.handOverLocked(b, release), nil
 	}
 	q.ready, q.readySpare = q.readySpare, nil // see readingLocked
 	q.mu.Unlock()
@@ -587,28 +583,30 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 	if len(q.recycled) > 0 {
 		q.recycled = q.poolChunksLocked(q.recycled)
 	}
+	return q.handOverLocked(b, release), nil
+}
+
+// handOverLocked counts batch b as taken (see tookLocked), marks it the last
+// if the queue is closed and nothing is left, releases mu and returns b.
+// After the last batch nothing is read (see eof), so that a consumer may stop
+// without a drain that only returns io.EOF.
+func (q *Queue[T]) handOverLocked(b batch[T], release bool) batch[T] {
 	q.tookLocked(b, release)
-	b.last = q.lastLocked()
-	q.mu.Unlock()
-	q.stopIdleWakerIf(b.last)
-	return b, nil
-}
-
-// lastLocked reports whether the batch just taken is the last: the queue is
-// closed and nothing is left. Then nothing more is read (see eof), so that a
-// consumer may stop without a drain that only returns io.EOF.
-func (q *Queue[T]) lastLocked() bool {
-	if q.closeErr == nil || len(q.buf) > 0 || len(q.ready) > 0 {
-		return false
+	b.last = q.closeErr != nil && len(q.buf) == 0 && len(q.ready) == 0
+	if b.last {
+		q.eof = true
 	}
-	q.eof = true
-	return true
+	q.mu.Unlock()
+	if b.last {
+		q.stopIdleWaker()
+	}
+	return b
 }
 
-// stopIdleWakerIf stops the idle waker goroutine, if it runs, once the
-// consumer has read for the last time.
-func (q *Queue[T]) stopIdleWakerIf(last bool) {
-	if last && q.idleKick != nil {
+// stopIdleWaker stops the idle waker goroutine, if it runs: the consumer has
+// read for the last time.
+func (q *Queue[T]) stopIdleWaker() {
+	if q.idleKick != nil {
 		close(q.idleKick) // the idle waker returns
 		q.idleKick = nil
 	}
