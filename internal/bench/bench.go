@@ -532,11 +532,9 @@ func (b *bencher) runMem(s strategy.Strategy, h wire.Header) (sample, error) {
 	if err != nil {
 		return sample{}, fmt.Errorf("prepare: %w", err)
 	}
-	m := startMeasure()
-	endTrace := traceRun(s, h)
+	m := startMeasure(s, h)
 	run.Start()
 	end, werr := b.wait(run, h, nil)
-	endTrace()
 	sm := m.stop(end)
 	if errors.Is(werr, errHung) {
 		return sample{}, werr // the contestant may still be writing into v
@@ -564,12 +562,10 @@ func (b *bencher) runTCP(ctx context.Context, s strategy.Strategy, h wire.Header
 	if err != nil {
 		return sample{}, fmt.Errorf("prepare: %w", err)
 	}
-	m := startMeasure()
-	endTrace := traceRun(s, h)
+	m := startMeasure(s, h)
 	run.Start()
 	_, werr := b.wait(run, h, func() { _ = c.Close() })
 	if werr != nil {
-		endTrace()
 		m.stop(time.Now())
 		if !errors.Is(werr, errHung) {
 			// The sink rejects a stream it cannot verify (extra bytes, say)
@@ -585,7 +581,6 @@ func (b *bencher) runTCP(ctx context.Context, s strategy.Strategy, h wire.Header
 		return sample{}, werr
 	}
 	verdict, arrived, err := c.Verdict(ctx)
-	endTrace()
 	sm := m.stop(b.stopClock(m.start, arrived, verdict))
 	if err != nil {
 		return sample{}, fmt.Errorf("sink verdict: %w", err)
@@ -611,20 +606,6 @@ func (b *bencher) stopClock(start, arrived time.Time, vd wire.Verdict) time.Time
 		return arrived
 	}
 	return counted
-}
-
-// traceRun marks a timed run in an execution trace (fanin bench --trace): a
-// task named "run", from the start of the clock until the contestant is done
-// (in memory) or the sink's verdict is in (over TCP), with the cell logged
-// under "cell", so that go tool trace lists every run and shows what each
-// goroutine did during it. Without a trace it does nothing.
-func traceRun(s strategy.Strategy, h wire.Header) (end func()) {
-	if !trace.IsEnabled() {
-		return func() {}
-	}
-	ctx, task := trace.NewTask(context.Background(), "run")
-	trace.Log(ctx, "cell", s.Name()+"/"+strconv.Itoa(h.Producers))
-	return task.End
 }
 
 // errHung is returned when a run outlives its timeout.
@@ -676,6 +657,7 @@ type measure struct {
 	start   time.Time
 	mallocs uint64
 	heap    *heapSampler
+	task    *trace.Task // the run's, in an execution trace; nil without one
 }
 
 // startMeasure prepares the process for a timed run and starts the clock.
@@ -683,12 +665,21 @@ type measure struct {
 // a pending GC do not run inside the timed region), then read the
 // allocation counter (a stop-the-world, so outside the region), then start
 // the heap sampler, and only then the clock.
-func startMeasure() *measure {
+//
+// In an execution trace (fanin bench --trace) the region is a task named
+// "run", with the cell of s and h logged under "cell", so that go tool
+// trace lists every run and what each goroutine did in it.
+func startMeasure(s strategy.Strategy, h wire.Header) *measure {
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m := &measure{mallocs: ms.Mallocs, heap: startHeapSampler(time.Millisecond)}
+	if trace.IsEnabled() {
+		var ctx context.Context
+		ctx, m.task = trace.NewTask(context.Background(), "run")
+		trace.Log(ctx, "cell", s.Name()+"/"+strconv.Itoa(h.Producers))
+	}
 	m.start = time.Now()
 	return m
 }
@@ -696,6 +687,9 @@ func startMeasure() *measure {
 // stop ends the timed region at end (which may be earlier than now: the
 // moment the sink counted the last byte) and collects the counters.
 func (m *measure) stop(end time.Time) sample {
+	if m.task != nil {
+		m.task.End()
+	}
 	peak := m.heap.stop()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
