@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -57,16 +58,16 @@ func newGather(t *testing.T) (*stampedWriter, *Writer, *Lane) {
 }
 
 // keepBusy makes the flusher find a message waiting on gatherAfter drains in
-// a row: each message is written through l while the flusher is held in the
-// previous write. It returns once the flusher has gone through its next
+// a row: each message is written with write (a Lane's or the Writer's) while
+// the flusher is held in the previous write. It returns once the flusher has gone through its next
 // drain: with the message after "a" and the first gatherAfter-1 written, and
 // the last one gathering or written.
-func keepBusy(t *testing.T, dst *stampedWriter, l *Lane) {
+func keepBusy(t *testing.T, dst *stampedWriter, write func([]byte) (int, error)) {
 	t.Helper()
-	l.Write([]byte("a"))
+	write([]byte("a"))
 	synctest.Wait() // the flusher parked for "a", drained it and is writing it
 	for i := range gatherAfter {
-		l.Write([]byte{'b' + byte(i)})
+		write([]byte{'b' + byte(i)})
 		dst.gate <- struct{}{} // the previous write returns
 		synctest.Wait()
 	}
@@ -92,7 +93,7 @@ func TestWriterLanesGatherWhenBusy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dst, w, l := newGather(t)
 		withoutIdleWaker(w)
-		keepBusy(t, dst, l)
+		keepBusy(t, dst, l.Write)
 		start := time.Now()
 		time.Sleep(gatherDelay)
 		synctest.Wait() // the flusher is writing "d"
@@ -143,7 +144,7 @@ func TestWriterGatherEnds(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				dst, w, l := newGather(t)
 				withoutIdleWaker(w)
-				keepBusy(t, dst, l)
+				keepBusy(t, dst, l.Write)
 				start := time.Now()
 				dst.release()
 				tc.end(w, l)
@@ -164,7 +165,7 @@ func TestWriterGatherEndsWhenIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dst, _, l := newGather(t)
 		start := time.Now()
-		keepBusy(t, dst, l)
+		keepBusy(t, dst, l.Write)
 		writes, at := dst.log()
 		if want := []string{"a", "b", "c", "d"}; !slices.Equal(writes, want) || at[3] != start {
 			t.Fatalf("writes %q at %v, want %q with the last at once", writes, at, want)
@@ -173,23 +174,79 @@ func TestWriterGatherEndsWhenIdle(t *testing.T) {
 }
 
 // Messages that come one at a time are written at once: the flusher parks
-// between them, so it never gathers.
-func TestWriterSparseLaneMessagesDoNotWait(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		dst, _, l := newGather(t)
-		dst.release()
-		start := time.Now()
-		for i := range 10 {
-			l.Write([]byte{byte('0' + i)})
-			time.Sleep(time.Millisecond)
-		}
-		_, at := dst.log()
-		for i, a := range at {
-			if want := time.Duration(i) * time.Millisecond; a.Sub(start) != want {
-				t.Errorf("message %d written after %v, want %v", i, a.Sub(start), want)
-			}
-		}
-	})
+// between them, so it never gathers, from lanes or on the shared path.
+func TestWriterSparseMessagesDoNotWait(t *testing.T) {
+	for _, path := range []string{"lane", "shared"} {
+		t.Run(path, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				dst, w, l := newGather(t)
+				onSpin(w, func() { t.Error("the flusher spun") })
+				dst.release()
+				write := l.Write
+				if path == "shared" {
+					write = w.Write
+				}
+				start := time.Now()
+				for i := range 10 {
+					write([]byte{byte('0' + i)})
+					time.Sleep(time.Millisecond)
+				}
+				_, at := dst.log()
+				for i, a := range at {
+					if want := time.Duration(i) * time.Millisecond; a.Sub(start) != want {
+						t.Errorf("message %d written after %v, want %v", i, a.Sub(start), want)
+					}
+				}
+			})
+		})
+	}
+}
+
+// onSpin makes w's flusher call f each time it starts to spin.
+func onSpin(w *Writer, f func()) {
+	w.q.mu.Lock()
+	w.q.onSpin = f
+	w.q.mu.Unlock()
+}
+
+// A flusher kept busy on the shared path lets a small batch grow before it
+// takes it: a message written while it spins joins the batch. Only there: a
+// batch from lanes gathers instead (see TestWriterLanesGatherWhenBusy).
+func TestWriterSharedPathSpinsWhenBusy(t *testing.T) {
+	if !multiProcessor {
+		t.Skip("the flusher spins only on more than one processor")
+	}
+	for _, path := range []string{"shared", "lane"} {
+		t.Run(path, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				dst, w, l := newGather(t)
+				withoutIdleWaker(w)
+				var spins atomic.Int32
+				onSpin(w, func() {
+					spins.Add(1)
+					w.Write([]byte("x"))
+				})
+				write, want, wantSpins := w.Write, []string{"a", "b", "c", "dx"}, int32(1)
+				if path == "lane" {
+					write, want, wantSpins = l.Write, []string{"a", "b", "c"}, 0
+				}
+				start := time.Now()
+				keepBusy(t, dst, write)
+				writes, at := dst.log()
+				if !slices.Equal(writes, want) {
+					t.Errorf("writes %q, want %q", writes, want)
+				}
+				if n := spins.Load(); n != wantSpins {
+					t.Errorf("the flusher spun %d times, want %d", n, wantSpins)
+				}
+				// The spin ends by its count of clock readings where the
+				// clock stands still, as in this bubble.
+				if path == "shared" && at[3] != start {
+					t.Errorf("batch after the spin written after %v, want at once", at[3].Sub(start))
+				}
+			})
+		})
+	}
 }
 
 // gateWriter holds every write until the test lets it through, and records

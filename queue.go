@@ -40,6 +40,9 @@ type Queue[T any] struct {
 	inPlace  bool // a Writer's: lanes are read as slices of their chunks, not copied
 	laneMax  int  // most credit a Producer reserves at once
 	maxChunk int  // elements per lane chunk while few lanes are open
+	// spinGather is a Writer's on more than one processor: a busy consumer
+	// lets a small shared-path batch grow (see spinGatherLocked).
+	spinGather bool
 
 	// closed is set once pushes fail (Close, or a Writer's destination
 	// failed). The lanes' lock-free fast path reads it on every push, so it
@@ -62,6 +65,7 @@ type Queue[T any] struct {
 	busyDrains int           // drains in a row that found messages waiting
 	idleKick   chan struct{} // to the idleWaker goroutine, started by the first gather
 	perLane    int           // elements per lane in the last batch read from lanes
+	onSpin     func()        // for tests: called as spinGatherLocked starts, with mu released; set under mu
 
 	// mu has cache lines of its own. Producers waiting for it spin on its
 	// word; on the line of the fields it guards, every store the holder
@@ -534,6 +538,8 @@ func (q *Queue[T]) drain(ctx context.Context, spare []T, release bool, done int,
 		q.lingerLocked(ctx, q.maxDelay)
 	case gather > 0 && q.busyDrains >= gatherAfter && len(q.buf) == 0:
 		q.gatherLocked(ctx, gather)
+	case q.spinGather && q.busyDrains >= gatherAfter && len(q.ready) == 0 && len(q.buf) < spinGatherBytes:
+		q.spinGatherLocked()
 	}
 	q.grown = 0
 	q.urgent = false
@@ -711,6 +717,50 @@ func (q *Queue[T]) gatherLocked(ctx context.Context, gather int) {
 const (
 	gatherAfter = 3
 	gatherDelay = 50 * time.Microsecond
+)
+
+// spinGatherLocked lets a small shared-path batch grow before a busy
+// consumer takes it: it releases mu, spins for spinGatherTime and takes mu
+// back. Producers have kept the consumer busy, so more messages are on
+// their way; taken at once, the batch is the few hundred one-byte messages
+// that arrived during the last write, and every such batch costs a write
+// system call, a read at the other end, and the lock's and the buffer's
+// cache lines taken from the producers.
+//
+// It spins where the lanes' gather parks: parked, the consumer would give
+// its processor to producers, which would then contend for the lock from
+// every processor (see gatherBytes). It spins only while busy (a lightly
+// loaded consumer parks on most drains and never gets here), only on more
+// than one processor, and for at most spinGatherTime per batch, the most a
+// message waits for it.
+func (q *Queue[T]) spinGatherLocked() {
+	onSpin := q.onSpin
+	q.mu.Unlock()
+	if onSpin != nil {
+		onSpin()
+	}
+	deadline := time.Now().Add(spinGatherTime)
+	// The count ends the spin where the clock stands still: in a
+	// testing/synctest bubble.
+	for range spinGatherChecks {
+		if !time.Now().Before(deadline) {
+			break
+		}
+	}
+	q.mu.LockFirst()
+}
+
+// spinGatherTime and spinGatherBytes are how long a busy consumer spins
+// before taking a shared-path batch, and the batch size from which it does
+// not. Against taking the batch at once, in one binary, with 1-byte
+// messages: 0.89-0.92x the time at 256-8192 producers and 0.96-0.99x at
+// 16-64 with 8 µs; 2 µs saved half of that, 16 µs no more, and 0.5 µs
+// nothing. spinGatherChecks bounds the clock readings of one spin (about
+// 25 ns each on the reference machine).
+const (
+	spinGatherTime   = 8 * time.Microsecond
+	spinGatherBytes  = 8 << 10
+	spinGatherChecks = 1024
 )
 
 // gatheredLocked reports whether the lanes hold about what a gathering

@@ -78,6 +78,7 @@ func NewWriter(dst io.Writer, opts ...Option) *Writer {
 	// Lane data stays in the lanes' chunks until it is written: copied into
 	// the batch, it would need a second array as large as the capacity.
 	w.q.inPlace = true
+	w.q.spinGather = multiProcessor
 	// Room for the lane pieces of a few dozen lanes, made now: appended to
 	// from nil by the first batches, they would allocate while the first
 	// writes wait.
