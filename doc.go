@@ -86,8 +86,11 @@
 // as no other goroutine is ready to run, so the end of a burst is written at
 // once. Messages that arrive one at a time are written at once, and Flush,
 // Close and a queue running short of room cut the wait short. The shared
-// path never waits this way: its producers would then contend for its lock
-// from every CPU.
+// path never parks this way: its producers would then contend for its lock
+// from every CPU. Instead a flusher kept busy on the shared path spins for
+// at most 8µs before taking a batch under 8 KiB, on its own CPU, and only
+// with more than one: the batch grows while the producers keep the lock on
+// the other CPUs, and each write carries more messages.
 //
 // Memory is at most about twice the capacity for messages (the buffer being
 // filled and the batch being written are separate arrays, each growing up

@@ -754,9 +754,9 @@ func (q *Queue[T]) spinGatherLocked() {
 // before taking a shared-path batch, and the batch size from which it does
 // not. Against taking the batch at once, in one binary, with 1-byte
 // messages: 0.89-0.92x the time at 256-8192 producers and 0.96-0.99x at
-// 16-64 with 8 µs; 2 µs saved half of that, 16 µs no more, and 0.5 µs
-// nothing. spinGatherChecks bounds the clock readings of one spin (about
-// 25 ns each on the reference machine).
+// 16-64 with 8 µs; 2 µs saved half of that, 16 µs no more (and cost 3% at
+// 16 producers), and 0.5 µs cost 2%. spinGatherChecks bounds the clock
+// readings of one spin (about 50 ns each on the reference machine).
 const (
 	spinGatherTime   = 8 * time.Microsecond
 	spinGatherBytes  = 8 << 10
