@@ -59,9 +59,9 @@ func newGather(t *testing.T) (*stampedWriter, *Writer, *Lane) {
 
 // keepBusy makes the flusher find a message waiting on gatherAfter drains in
 // a row: each message is written with write (a Lane's or the Writer's) while
-// the flusher is held in the previous write. It returns once the flusher has gone through its next
-// drain: with the message after "a" and the first gatherAfter-1 written, and
-// the last one gathering or written.
+// the flusher is held in the previous write. It returns once the flusher has
+// gone through its next drain: with the message after "a" and the first
+// gatherAfter-1 written, and the last one gathering, spinning or written.
 func keepBusy(t *testing.T, dst *stampedWriter, write func([]byte) (int, error)) {
 	t.Helper()
 	write([]byte("a"))
