@@ -202,12 +202,12 @@ func (w *Writer) flush(spare []byte) {
 			w.batches++
 		}
 		w.written = b.seq
+		// The last batch of a closed Writer: exit now, not after another
+		// drain only to hear io.EOF, while Close waits.
+		w.exited = b.last
 		w.cond.Broadcast()
 		w.mu.Unlock()
 		if b.last {
-			// Closed and written: not another drain only to hear io.EOF,
-			// while Close waits.
-			w.exit()
 			return
 		}
 		written = b.elems // written (or failed): the next drain frees the room
